@@ -1,0 +1,44 @@
+# menwei: two commands set everything up on a fresh Debian machine.
+#   make demo   run the gate app on the built-in demo community
+#   make test   lint, type-check, import contracts and the whole test suite
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEBS := libzbar0 tmux fonts-wqy-microhei
+
+.PHONY: demo test check setup debs bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: debs $(STAMP)
+
+# System packages: zbar (optional decoder), tmux (keystroke tests), a CJK font for printed passes.
+debs:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "menwei: missing Debian packages:$$missing (sudo apt-get install --no-install-recommends$$missing); continuing without them"; fi; \
+	fi
+
+demo: setup
+	$(BIN)/menwei demo
+
+check: setup
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: check
+	$(BIN)/pytest
+
+bench: setup
+	for s in scripts/bench_*.py; do $(BIN)/python $$s; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,143 @@
+"""The gate from the command line: `check` (one scan) and `log` (read and verify the log)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import click
+
+from menwei.cli.common import emit_json, get_home, json_option, reports_errors
+from menwei.core.errors import MenweiError
+
+
+def parse_time(text: str, tz: ZoneInfo) -> datetime:
+    """An ISO time; without an offset it is the community's local time."""
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise MenweiError(f"{text!r} is not a time like 2026-11-24T09:30 or 2026-11-24") from None
+    return at if at.tzinfo else at.replace(tzinfo=tz)
+
+
+@click.command()
+@click.argument("text")
+@click.option(
+    "--direction",
+    type=click.Choice(["auto", "exit", "entry"]),
+    default="auto",
+    show_default=True,
+    help="auto: from the household's state.",
+)
+@click.option("--at", "at_text", help="The scan's time (ISO; default now).")
+@click.option("--operator", help="Who is at the gate (default: the signed-in volunteer, else 'cli').")
+@click.option("--headcount", type=int, default=1, show_default=True, help="People on this trip.")
+@click.option("--dry-run", is_flag=True, help="Decide, but record nothing.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@json_option
+@reports_errors
+def check(
+    text: str,
+    direction: str,
+    at_text: str | None,
+    operator: str | None,
+    headcount: int,
+    dry_run: bool,
+    lang: str,
+    as_json: bool,
+) -> None:
+    """Decide on scanned TEXT (a pass code) as the gate would, and record it.
+
+    The exit code is 0 whenever a decision was made, whatever the verdict; read `verdict`.
+    """
+    from menwei.wiring import open_gate
+
+    gate = open_gate(get_home())
+    at = parse_time(at_text, gate.policy.timezone) if at_text else None
+    who = operator or gate.current_operator() or "cli"
+    decision = gate.decide(
+        text,
+        direction=direction,  # type: ignore[arg-type]
+        operator=who,
+        at=at,
+        headcount=headcount,
+        dry_run=dry_run,
+    )
+    if as_json:
+        emit_json(decision.to_json(lang))
+        return
+    colour = {"green": "green", "amber": "yellow", "red": "red"}[decision.verdict]
+    where = f" 户号 {decision.household_number}" if decision.household_number else ""
+    click.secho(f"{decision.title.get(lang)}{where}", fg=colour, bold=True)
+    click.echo(decision.text(lang))
+    click.echo(
+        f"reason={decision.reason} direction={decision.direction or '-'} "
+        f"recorded={'yes' if decision.recorded else 'no'}"
+        + (f" event={decision.event_id}" if decision.event_id else "")
+    )
+
+
+@click.group(invoke_without_command=True)
+@click.option("--since", "since_text", help="Only events from this time (ISO, local if no offset).")
+@click.option("--household", type=int, help="Only this household.")
+@click.option("--limit", type=int, help="At most this many (newest).")
+@json_option
+@click.pass_context
+@reports_errors
+def log(
+    ctx: click.Context,
+    since_text: str | None,
+    household: int | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """Show this gate's event log; `menwei log verify` checks its hash chain."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from menwei.core import eventlog
+    from menwei.wiring import open_gate
+
+    gate = open_gate(get_home())
+    since = parse_time(since_text, gate.policy.timezone) if since_text else None
+    events = list(
+        eventlog.iter_events(
+            gate.store, since=since, household=household, limit=limit, newest_first=limit is not None
+        )
+    )
+    events.sort(key=lambda e: e.seq)
+    if as_json:
+        for e in events:
+            emit_json(e.as_dict())
+        return
+    for e in events:
+        local = gate.policy.local(datetime.fromisoformat(e.wall_time.replace("Z", "+00:00")))
+        click.echo(
+            f"{e.seq:>6} {local:%Y-%m-%d %H:%M:%S} {e.kind:<11} {e.household or '':>6} "
+            f"{e.direction or '':<5} {e.reason:<18} {e.operator}"
+            + (f"  [{e.window}]" if e.window else "")
+            + (f"  {e.note}" if e.note else "")
+        )
+
+
+@log.command("verify")
+@json_option
+@reports_errors
+def log_verify(as_json: bool) -> None:
+    """Check the log's hash chain; name the first break. Exit 1 when broken."""
+    from menwei.core import eventlog
+    from menwei.wiring import open_store
+
+    report = eventlog.verify(open_store(get_home()))
+    if as_json:
+        emit_json(report.as_dict())
+    elif report.ok:
+        click.echo(f"日志完整:{report.count} 条 / log intact: {report.count} events")
+    else:
+        click.secho(
+            f"日志断裂,第 {report.first_break} 条 / log broken at event {report.first_break}: "
+            f"{report.problem}",
+            fg="red",
+        )
+    if not report.ok:
+        sys.exit(1)

@@ -1,0 +1,196 @@
+"""The gate database's schema, as numbered migrations. Never edit one that has been applied:
+add the next number. Numbers 10-19 are kept for sync, 20-29 for notify, 30-39 for the gate app.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("menwei")
+
+
+@migrations()
+def m001_core(db: Database) -> None:
+    db.executescript(
+        """
+        create table meta (key text primary key, value text not null);
+
+        -- The public keys a gate verifies passes against (the private key never enters the db).
+        create table keys (
+            kid integer primary key check (kid between 0 and 15),
+            public_key text not null,
+            status text not null default 'active' check (status in ('active', 'retired')),
+            created_at text not null
+        );
+
+        create table households (
+            household integer primary key check (household between 1 and 65535),
+            building text not null,
+            unit text not null default '',
+            room text not null,
+            building_group text not null,
+            members integer not null check (members between 0 and 99),
+            category text not null default 'normal',
+            contact text,
+            updated_at text not null
+        );
+        create index households_group on households(building_group);
+        create index households_room on households(building, room);
+
+        -- Every pass ever issued (the register of what was printed).
+        create table passes (
+            household integer not null,
+            serial integer not null check (serial between 1 and 255),
+            kid integer not null,
+            valid_until text not null,
+            issued_at text not null,
+            code text not null,
+            primary key (household, serial)
+        );
+
+        -- Per household, the lowest serial still valid: lower ones are refused as revoked.
+        create table revocations (
+            household integer primary key,
+            min_serial integer not null check (min_serial between 1 and 256),
+            reason text,
+            revoked_at text not null
+        );
+
+        -- Every policy the gate has decided under; events name the version.
+        create table policy_versions (
+            version integer primary key,
+            sha256 text not null,
+            source text not null,
+            body text not null,
+            created_at text not null
+        );
+
+        create table operators (
+            name text primary key,
+            pin_hash text,
+            role text not null default 'volunteer',
+            created_at text not null
+        );
+
+        -- This gate's own log: append-only, contiguous seq, hash chain.
+        create table events (
+            seq integer primary key,
+            event_id text not null unique,
+            gate_id text not null,
+            epoch integer not null,
+            kind text not null check (kind in
+                ('exit', 'entry', 'deny', 'override', 'annul', 'shift_start', 'shift_end',
+                 'register')),
+            direction text check (direction in ('exit', 'entry')),
+            household integer,
+            serial integer,
+            verdict text check (verdict in ('green', 'amber', 'red')),
+            reason text not null,
+            operator text not null,
+            headcount integer,
+            source text,
+            wall_time text not null,
+            mono_ns integer not null,
+            boot_id text,
+            clock_offset_ms integer,
+            policy_version integer,
+            window text,
+            ref text,
+            override_reason text,
+            note text,
+            scan text,
+            overdue integer not null default 0,
+            body text not null,
+            prev_hash text not null,
+            hash text not null
+        );
+        create index events_household on events(household, wall_time);
+        create index events_ref on events(ref);
+        create index events_time on events(wall_time);
+        create trigger events_no_update before update on events
+            begin select raise(abort, 'the event log is append-only'); end;
+        create trigger events_no_delete before delete on events
+            begin select raise(abort, 'the event log is append-only'); end;
+
+        -- Other gates' events, as pulled from the community server.
+        create table remote_events (
+            gseq integer primary key,
+            event_id text not null unique,
+            gate_id text not null,
+            epoch integer not null,
+            seq integer not null,
+            kind text not null,
+            direction text,
+            household integer,
+            reason text,
+            headcount integer,
+            wall_time text not null,
+            ref text,
+            body text not null,
+            unique (gate_id, epoch, seq)
+        );
+        create index remote_events_household on remote_events(household, wall_time);
+        create index remote_events_ref on remote_events(ref);
+
+        -- Every event this gate knows, its own and the others'.
+        create view all_events as
+            select event_id, gate_id, kind, direction, household, reason, headcount, wall_time,
+                   ref, window, overdue
+              from events
+            union all
+            select event_id, gate_id, kind, direction, household, reason, headcount, wall_time,
+                   ref, json_extract(body, '$.window'), coalesce(json_extract(body, '$.overdue'), 0)
+              from remote_events;
+
+        -- Where each household is, derived from all_events (rebuildable at any time).
+        create table household_state (
+            household integer primary key,
+            state text not null check (state in ('in', 'out')),
+            since text not null,
+            gate_id text not null,
+            event_id text not null,
+            headcount integer,
+            window text
+        );
+
+        -- Sync bookkeeping (cursors, acked sequence, clock offset) and reference-data versions.
+        create table sync_state (key text primary key, value text not null);
+        create table anomalies (
+            anomaly_id text primary key,
+            kind text not null,
+            household integer,
+            gate_id text,
+            event_ids text not null,
+            detail text,
+            detected_at text not null,
+            source text not null default 'server'
+        );
+
+        -- Notifications waiting to be sent, queued in the same transaction as their cause.
+        create table notify_targets (
+            id integer primary key,
+            url text not null,
+            building_group text,
+            lang text not null default 'zh',
+            created_at text not null,
+            unique (url, building_group)
+        );
+        create table outbox (
+            id integer primary key,
+            dedup_key text not null unique,
+            created_at text not null,
+            topic text not null,
+            building_group text,
+            title text not null,
+            body text not null,
+            event_id text,
+            status text not null default 'pending' check (status in ('pending', 'sent', 'failed')),
+            attempts integer not null default 0,
+            next_attempt_at text not null,
+            last_error text,
+            sent_at text
+        );
+        create index outbox_due on outbox(status, next_attempt_at);
+        """
+    )

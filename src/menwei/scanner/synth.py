@@ -1,0 +1,335 @@
+"""Webcam-like frames of a held-up pass, made from a real symbol: for tests, benchmarks and demos.
+
+A card image (a bare QR symbol or a printed pass) is warped into a 640x480 frame with rotation,
+perspective tilt and hand shake, then degraded the way a cheap webcam degrades it: defocus blur,
+sensor noise, low light, glare, MJPEG-style recompression. Everything is seeded, so a corpus or a
+video is the same on every run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import qrcode
+import qrcode.constants
+
+Image = npt.NDArray[np.uint8]
+
+FRAME_SIZE = (640, 480)  # width, height
+_EC = {
+    "L": qrcode.constants.ERROR_CORRECT_L,
+    "M": qrcode.constants.ERROR_CORRECT_M,
+    "Q": qrcode.constants.ERROR_CORRECT_Q,
+}
+
+
+def qr_matrix(text: str, *, ec: str = "M", border: int = 4) -> Image:
+    """The symbol for `text` at one pixel per module (0 dark, 255 light), quiet zone included.
+
+    The text is added verbatim; qrcode picks alphanumeric mode for base45 text.
+    """
+    code = qrcode.QRCode(error_correction=_EC[ec], border=border, box_size=1)
+    code.add_data(text)
+    code.make(fit=True)
+    dark = np.array(code.get_matrix(), dtype=bool)
+    return np.where(dark, 0, 255).astype(np.uint8)
+
+
+def qr_card(text: str, *, ec: str = "M", module_px: int = 8, margin_modules: int = 6) -> Image:
+    """A white card holding the symbol, `module_px` pixels per module: a stand-in for a pass."""
+    matrix = qr_matrix(text, ec=ec, border=margin_modules)
+    return cv2.resize(
+        matrix,
+        (matrix.shape[1] * module_px, matrix.shape[0] * module_px),
+        interpolation=cv2.INTER_NEAREST,
+    )
+
+
+def symbol_modules(text: str, *, ec: str = "M") -> int:
+    """Modules across the symbol itself (no quiet zone)."""
+    return int(qr_matrix(text, ec=ec, border=0).shape[0])
+
+
+@dataclass(frozen=True)
+class Look:
+    """How the card sits in the frame and how the camera spoils it."""
+
+    module_px: float = 4.0  # pixels per module in the frame
+    angle_deg: float = 0.0  # in-plane rotation
+    tilt_x: float = 0.0  # perspective: the card turned about its vertical axis, degrees
+    tilt_y: float = 0.0  # ... about its horizontal axis
+    center: tuple[float, float] = (0.5, 0.5)  # in frame fractions
+    blur_sigma: float = 0.6  # defocus, pixels
+    noise_sigma: float = 3.0  # sensor noise, grey levels
+    gamma: float = 1.0  # >1 darkens (low light)
+    contrast: float = 1.0  # <1 flattens (low light, washed-out print)
+    glare: float = 0.0  # 0..1: strength of a bright elliptical reflection over the card
+    jpeg_quality: int = 0  # 0: no recompression
+    motion_px: float = 0.0  # horizontal motion blur length
+
+
+@dataclass
+class Background:
+    """A seeded, slightly textured room behind the card."""
+
+    size: tuple[int, int] = FRAME_SIZE
+    seed: int = 0
+    _image: Image | None = field(default=None, repr=False)
+
+    def image(self) -> Image:
+        if self._image is None:
+            rng = np.random.default_rng(self.seed)
+            w, h = self.size
+            low = rng.normal(0, 1, (h // 40 + 2, w // 40 + 2)).astype(np.float32)
+            smooth = cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC)
+            tint = rng.uniform(0.85, 1.15, 3).astype(np.float32)
+            base = (110 + 35 * smooth)[..., None] * tint
+            for _ in range(6):  # a few objects: shelves, a door frame
+                x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
+                x1, y1 = x0 + int(rng.integers(20, 200)), y0 + int(rng.integers(20, 200))
+                colour = [float(c) for c in rng.integers(40, 220, 3)]
+                cv2.rectangle(base, (x0, y0), (x1, y1), colour, -1)
+            self._image = np.clip(base, 0, 255).astype(np.uint8)
+        return self._image
+
+
+def _card_corners(
+    card_shape: tuple[int, ...], look: Look, card_modules: float
+) -> npt.NDArray[np.float32]:
+    """Where the card's corners land in the frame (float pixel coordinates)."""
+    h, w = card_shape[:2]
+    scale = look.module_px * card_modules / w  # frame pixels per card pixel
+    fw, fh = FRAME_SIZE
+    cx, cy = look.center[0] * fw, look.center[1] * fh
+    pts = np.array(
+        [[-w / 2, -h / 2, 0], [w / 2, -h / 2, 0], [w / 2, h / 2, 0], [-w / 2, h / 2, 0]],
+        dtype=np.float64,
+    )
+    pts *= scale
+    ax, ay, az = (math.radians(v) for v in (look.tilt_y, look.tilt_x, look.angle_deg))
+    rx = np.array([[1, 0, 0], [0, math.cos(ax), -math.sin(ax)], [0, math.sin(ax), math.cos(ax)]])
+    ry = np.array([[math.cos(ay), 0, math.sin(ay)], [0, 1, 0], [-math.sin(ay), 0, math.cos(ay)]])
+    rz = np.array([[math.cos(az), -math.sin(az), 0], [math.sin(az), math.cos(az), 0], [0, 0, 1]])
+    pts = pts @ (rz @ ry @ rx).T
+    focal = 700.0  # pixels: a ~50 degree horizontal field of view at 640 wide
+    depth = focal + pts[:, 2]
+    x = cx + pts[:, 0] * focal / depth
+    y = cy + pts[:, 1] * focal / depth
+    return np.stack([x, y], axis=1).astype(np.float32)
+
+
+def compose(
+    card: Image,
+    look: Look,
+    background: Image,
+    rng: np.random.Generator,
+    *,
+    card_modules: float,
+) -> Image:
+    """A BGR frame: `card` (grey or BGR, `card_modules` modules wide) in front of `background`."""
+    ss = 2  # supersample, then area-average down: no aliasing of the small modules
+    fh, fw = background.shape[:2]
+    corners = _card_corners(card.shape, look, card_modules) * ss
+    h, w = card.shape[:2]
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(src, corners)
+    card_bgr = card if card.ndim == 3 else cv2.cvtColor(card, cv2.COLOR_GRAY2BGR)
+    paper = (card_bgr.astype(np.float32) * 0.82 + 30).astype(np.uint8)  # print is never 0/255
+    big_bg = cv2.resize(background, (fw * ss, fh * ss), interpolation=cv2.INTER_LINEAR)
+    warped = cv2.warpPerspective(paper, matrix, (fw * ss, fh * ss), flags=cv2.INTER_AREA)
+    mask = cv2.warpPerspective(
+        np.full((h, w), 255, np.uint8), matrix, (fw * ss, fh * ss), flags=cv2.INTER_LINEAR
+    )
+    alpha = (mask.astype(np.float32) / 255.0)[..., None]
+    big = warped.astype(np.float32) * alpha + big_bg.astype(np.float32) * (1 - alpha)
+    frame = cv2.resize(big, (fw, fh), interpolation=cv2.INTER_AREA)
+    return degrade(frame, look, rng, card_quad=corners / ss)
+
+
+def degrade(
+    frame: npt.NDArray[np.float32] | Image,
+    look: Look,
+    rng: np.random.Generator,
+    *,
+    card_quad: npt.NDArray[np.float32] | None = None,
+) -> Image:
+    """Apply the camera's faults to a frame."""
+    img = frame.astype(np.float32)
+    if look.glare > 0:
+        fh, fw = img.shape[:2]
+        if card_quad is not None:
+            cx, cy = card_quad.mean(axis=0)
+            span = float(np.ptp(card_quad[:, 0]))
+        else:
+            cx, cy, span = fw / 2, fh / 2, fw / 3
+        gx = cx + rng.uniform(-0.25, 0.25) * span
+        gy = cy + rng.uniform(-0.25, 0.25) * span
+        glare = np.zeros((fh, fw), np.float32)
+        axes = (max(int(span * 0.35), 2), max(int(span * 0.15), 2))
+        cv2.ellipse(glare, (int(gx), int(gy)), axes, rng.uniform(0, 180), 0, 360, 1.0, -1)
+        glare = cv2.GaussianBlur(glare, (0, 0), max(span * 0.06, 1.0))
+        img = img + (255 - img) * (look.glare * glare)[..., None]
+    if look.motion_px >= 1:
+        k = int(round(look.motion_px))
+        kernel = np.zeros((1, k), np.float32)
+        kernel[0, :] = 1.0 / k
+        img = cv2.filter2D(img, -1, kernel)
+    if look.blur_sigma > 0:
+        img = cv2.GaussianBlur(img, (0, 0), look.blur_sigma)
+    if look.contrast != 1.0 or look.gamma != 1.0:
+        norm = np.clip(img / 255.0, 0, 1)
+        norm = 0.5 + (norm - 0.5) * look.contrast
+        img = 255.0 * np.power(np.clip(norm, 0, 1), look.gamma)
+    if look.noise_sigma > 0:
+        img = img + rng.normal(0, look.noise_sigma, img.shape).astype(np.float32)
+    out = np.clip(img, 0, 255).astype(np.uint8)
+    if look.jpeg_quality:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, look.jpeg_quality])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return out
+
+
+def modules_across(text: str, *, ec: str = "M", margin_modules: int = 6) -> float:
+    """Modules across a `qr_card` of `text`, quiet margin included."""
+    return float(symbol_modules(text, ec=ec) + 2 * margin_modules)
+
+
+def frame_of(
+    text: str,
+    look: Look = Look(),
+    *,
+    seed: int = 0,
+    ec: str = "M",
+    card: Image | None = None,
+    card_modules: float | None = None,
+) -> Image:
+    """One frame of `text`'s symbol (or of a given card image that holds it)."""
+    rng = np.random.default_rng(seed)
+    if card is None:
+        card = qr_card(text, ec=ec)
+        card_modules = modules_across(text, ec=ec)
+    assert card_modules is not None
+    return compose(card, look, Background(seed=seed).image(), rng, card_modules=card_modules)
+
+
+def random_look(rng: np.random.Generator, *, hard: bool = True) -> Look:
+    """A look drawn from what a gate webcam sees: 2.8-5 px/module, tilted, often badly lit."""
+    return Look(
+        module_px=float(rng.uniform(2.8, 5.0)),
+        angle_deg=float(rng.uniform(-35, 35)),
+        tilt_x=float(rng.uniform(-30, 30)),
+        tilt_y=float(rng.uniform(-25, 25)),
+        center=(float(rng.uniform(0.35, 0.65)), float(rng.uniform(0.35, 0.65))),
+        blur_sigma=float(rng.uniform(0.5, 1.8 if hard else 1.0)),
+        noise_sigma=float(rng.uniform(2, 9 if hard else 5)),
+        gamma=float(rng.choice([1.0, 1.0, rng.uniform(1.3, 2.4)])),
+        contrast=float(rng.choice([1.0, rng.uniform(0.35, 0.8)])),
+        glare=float(rng.choice([0.0, 0.0, rng.uniform(0.4, 0.95)])),
+        jpeg_quality=int(rng.choice([0, int(rng.integers(25, 80))])),
+        motion_px=float(rng.choice([0.0, 0.0, rng.uniform(1.5, 5.0)])),
+    )
+
+
+@dataclass(frozen=True)
+class Sample:
+    image: Image
+    expected: str  # the text the frame holds ("" for a frame without a code)
+    look: Look
+
+
+def corpus(texts: Sequence[str], n: int, *, seed: int = 1, hard: bool = True) -> Iterator[Sample]:
+    """`n` degraded frames cycling through `texts`, reproducible from `seed`."""
+    rng = np.random.default_rng(seed)
+    cards = {t: (qr_card(t), modules_across(t)) for t in texts}
+    backgrounds = [Background(seed=seed * 100 + i).image() for i in range(8)]
+    for i in range(n):
+        text = texts[i % len(texts)]
+        card, across = cards[text]
+        look = random_look(rng, hard=hard)
+        bg = backgrounds[i % len(backgrounds)]
+        yield Sample(compose(card, look, bg, rng, card_modules=across), text, look)
+
+
+# --- video -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One stretch of video: a card held up for `seconds`, or an empty view when `text` is None."""
+
+    text: str | None
+    seconds: float
+    card: Image | None = None  # a printed pass image; default: a bare symbol of `text`
+    card_modules: float | None = None
+
+
+@dataclass(frozen=True)
+class VideoTruth:
+    fps: float
+    frames: int
+    # Per shot: (text, first frame the card is fully in view, last frame it is in view).
+    presentations: list[tuple[str, int, int]]
+
+
+def write_video(
+    path: Path,
+    shots: Sequence[Shot],
+    *,
+    fps: float = 30.0,
+    seed: int = 7,
+    look: Look = Look(module_px=4.2, blur_sigma=0.7, noise_sigma=3.0, tilt_x=12, angle_deg=-6),
+    slide_s: float = 0.3,
+) -> VideoTruth:
+    """Write an MJPG .avi of `shots`: each card slides in from below, is held with a little hand
+    shake, and slides out again. Returns which frames show which card."""
+    rng = np.random.default_rng(seed)
+    bg = Background(seed=seed).image()
+    fourcc = cv2.VideoWriter.fourcc(*"MJPG")
+    writer = cv2.VideoWriter(str(path), fourcc, fps, FRAME_SIZE)
+    if not writer.isOpened():
+        raise RuntimeError(f"cannot write video {path}")
+    index = 0
+    truth: list[tuple[str, int, int]] = []
+    slide = max(int(round(slide_s * fps)), 1)
+    try:
+        for shot in shots:
+            total = max(int(round(shot.seconds * fps)), 1)
+            if shot.text is None:
+                for _ in range(total):
+                    writer.write(degrade(bg, replace(look, glare=0.0), rng))
+                    index += 1
+                continue
+            if shot.card is not None:
+                card, across = shot.card, shot.card_modules
+                assert across is not None
+            else:
+                card, across = qr_card(shot.text), modules_across(shot.text)
+            first_full = index + slide
+            for k in range(total):
+                # Slide in during the first `slide` frames and out during the last ones.
+                if k < slide:
+                    offset = (slide - k) / slide
+                elif k >= total - slide:
+                    offset = (k - (total - slide) + 1) / slide
+                else:
+                    offset = 0.0
+                shake = rng.normal(0, 0.004, 2)
+                held = replace(
+                    look,
+                    center=(0.5 + float(shake[0]), 0.5 + 0.9 * offset + float(shake[1])),
+                    angle_deg=look.angle_deg + float(rng.normal(0, 0.8)),
+                    motion_px=6.0 if 0 < offset < 1 else 0.0,
+                )
+                writer.write(compose(card, held, bg, rng, card_modules=across))
+                index += 1
+            truth.append((shot.text, first_full, index - slide - 1))
+    finally:
+        writer.release()
+    return VideoTruth(fps=fps, frames=index, presentations=truth)

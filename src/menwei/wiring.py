@@ -1,0 +1,37 @@
+"""Putting the parts together: the one place that knows which hooks a gate service gets.
+
+The CLI, the gate app and the scanner all open a gate through `open_gate`.
+"""
+
+from __future__ import annotations
+
+from menwei.core.clock import Clock
+from menwei.core.community import refresh_policy_from_file
+from menwei.core.gate import EventHook, GateService
+from menwei.core.home import Home
+from menwei.core.store import Store
+
+
+def event_hooks() -> list[EventHook]:
+    """Hooks run inside every recorded decision's transaction (notifications queue here)."""
+    hooks: list[EventHook] = []
+    try:
+        from menwei.notify.hooks import queue_notifications
+    except ImportError:
+        pass
+    else:
+        hooks.append(queue_notifications)
+    return hooks
+
+
+def open_store(home: Home) -> Store:
+    return Store.open(home.db_path)
+
+
+def open_gate(home: Home, *, clock: Clock | None = None) -> GateService:
+    """Open this home's gate: the store, the policy file if it changed, and the hooks."""
+    store = open_store(home)
+    _, warning = refresh_policy_from_file(home, store)
+    gate = GateService(store, clock=clock, hooks=event_hooks())
+    gate.warnings = [warning] if warning else []
+    return gate
