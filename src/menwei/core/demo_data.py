@@ -20,8 +20,10 @@ _MEMBERS = (1, 2, 3, 4, 5)
 _MEMBER_WEIGHTS = (15, 30, 28, 18, 9)
 _CATEGORIES = ("normal", "returning_worker", "elderly_alone")
 _CATEGORY_WEIGHTS = (85, 10, 5)
-_PHONE_PREFIXES = ("133", "135", "136", "137", "138", "139", "150", "151", "158", "159", "177")
-_PHONE_PREFIXES += ("180", "186", "187", "188", "189")
+_PHONE_PREFIXES = (
+    *("133", "135", "136", "137", "138", "139", "150", "151"),
+    *("158", "159", "177", "180", "186", "187", "188", "189"),
+)
 
 HEADERS_EN = ("household", "building", "unit", "room", "group", "members", "category", "contact")
 HEADERS_ZH = ("户号", "楼栋", "单元", "室号", "楼组", "人数", "类别", "联系电话")
@@ -61,9 +63,11 @@ def demo_households(count: int = 300, groups: int = 10, seed: int = 7) -> list[H
                 for flat in flats:
                     floor, door = divmod(flat, DOORS)
                     category = rng.choices(_CATEGORIES, _CATEGORY_WEIGHTS)[0]
-                    members = 1 if category == "elderly_alone" else rng.choices(
-                        _MEMBERS, _MEMBER_WEIGHTS
-                    )[0]
+                    members = (
+                        1
+                        if category == "elderly_alone"
+                        else rng.choices(_MEMBERS, _MEMBER_WEIGHTS)[0]
+                    )
                     contact = f"{rng.choice(_PHONE_PREFIXES)}****{rng.randrange(10000):04d}"
                     households.append(
                         Household(
@@ -106,8 +110,16 @@ def write_roster_csv(
             for h in households:
                 category = _chinese_category(h.category) if chinese_headers else h.category
                 writer.writerow(
-                    [h.number, h.building, h.unit, h.room, h.group, h.members, category]
-                    + [h.contact or ""]
+                    [
+                        h.number,
+                        h.building,
+                        h.unit,
+                        h.room,
+                        h.group,
+                        h.members,
+                        category,
+                        h.contact or "",
+                    ]
                 )
         os.replace(tmp, path)
     except BaseException:

@@ -258,10 +258,11 @@ class Policy:
                 f"{who.zh} {nxt:%H:%M} 起可外出(还有{d.zh})",
                 f"{who.en} may leave from {nxt:%H:%M} (in {d.en})",
             )
+        wd = WEEKDAY_NAMES[nxt.weekday()]
         if nxt.date() == local.date() + timedelta(days=1):
-            day = Text("明天", "tomorrow")
+            day = Text(f"明天({wd.zh})", f"tomorrow ({wd.en})")
         else:
-            day = WEEKDAY_NAMES[nxt.weekday()]
+            day = wd
         today = [w for w in mine if local.weekday() in w.weekdays]
         ended = ""
         ended_en = ""

@@ -143,7 +143,9 @@ def read_roster(path: Path) -> list[Household]:
                 ],
             )
     except OSError as exc:
-        raise RosterError(refused, problems=[f"cannot read {path}: {exc.strerror or exc}"]) from None
+        raise RosterError(
+            refused, problems=[f"cannot read {path}: {exc.strerror or exc}"]
+        ) from None
     except _Unreadable as exc:
         raise RosterError(refused, problems=[str(exc)]) from None
     households, problems = households_from_rows(rows, decoded_as=how)
@@ -448,9 +450,7 @@ def import_roster(store: Store, households: list[Household], *, now: str) -> Imp
         raise RosterError("The roster was refused; nothing was imported.", problems=problems)
     added = updated = unchanged = 0
     with store.write() as db:
-        existing = {
-            row[0]: tuple(row) for row in db.execute(f"select {_COLUMNS} from households")
-        }
+        existing = {row[0]: tuple(row) for row in db.execute(f"select {_COLUMNS} from households")}
         batch: list[tuple[Any, ...]] = []
         for h in households:
             row = _row(h)

@@ -17,6 +17,9 @@ from sqlite_utils.migrations import Migrations
 from menwei.core.errors import MenweiError, NotInitialised, SchemaTooNew
 
 
+_STORAGE_FAILURES = ("full", "readonly", "disk I/O", "locked", "busy")
+
+
 class StoreError(MenweiError):
     """The database could not be written (disk full, read-only, locked too long)."""
 
@@ -100,6 +103,14 @@ class Store:
             raise StoreError(f"The database is busy or unwritable: {exc}") from None
         try:
             yield self.db
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if any(w in str(exc) for w in _STORAGE_FAILURES):
+                raise StoreError(
+                    f"Could not save to the database ({exc}); nothing was recorded."
+                ) from None
+            raise
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

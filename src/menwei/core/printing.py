@@ -1,0 +1,598 @@
+"""Printed passes: one PNG per household and one A4 PDF of cut-out cards per building group.
+
+Each card (85 x 54 mm, a bank-card size) carries the QR symbol on the left and, beside it, what a
+volunteer reads: the household number, the address, the building group, the community, the
+pass's issue (serial) and its last valid day, in Chinese with an English line.
+
+The QR symbol (the dark modules, without the quiet zone) is 40 mm wide, as DESIGN.md asks:
+
+- In the PDF it is drawn as vector squares at exactly 40 mm.
+- In the PNG (300 dpi) a module must be a whole number of pixels, so the module size is
+  40 mm x 300 / 25.4 / modules, rounded to the nearest pixel: for a real pass (version 5, 37
+  modules) 13 px per module, a 481 px symbol, 40.7 mm. The 4-module quiet zone (52 px, 4.4 mm)
+  is white space around it on the card.
+
+CJK text needs a font with Chinese glyphs. `find_cjk_font` looks in the usual places and asks
+fontconfig; without one the PNG falls back to English-only labels in Pillow's built-in font and
+the PDF to reportlab's built-in STSong-Light (which viewers supply from their Asian font pack).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+import qrcode
+from PIL import Image, ImageDraw, ImageFont
+from qrcode.util import MODE_ALPHA_NUM, QRData
+
+from menwei.core.model import Household
+
+if TYPE_CHECKING:
+    from reportlab.pdfgen.canvas import Canvas
+
+DPI = 300
+MM_PER_INCH = 25.4
+PT_PER_MM = 72 / MM_PER_INCH
+QR_MM = 40.0  # width of the symbol (dark modules), quiet zone not included
+QUIET_MODULES = 4
+CARD_W_MM = 85.0
+CARD_H_MM = 54.0
+QR_LEFT_MM = 5.0  # the quiet zone (about 4.4 mm) fits inside this margin
+TEXT_LEFT_MM = 50.0
+TEXT_RIGHT_MM = 82.5
+
+# The A4 sheet: 2 x 4 cards with 6 mm gutters where the corner marks go.
+PAGE_W_MM = 210.0
+PAGE_H_MM = 297.0
+COLUMNS = 2
+ROWS = 4
+GUTTER_MM = 6.0
+GRID_TOP_MM = 26.0  # from the top of the page
+MARK_OFFSET_MM = 0.8
+MARK_LEN_MM = 2.2
+
+KNOWN_CJK_FONTS: tuple[tuple[str, int], ...] = (
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
+    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
+    ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf", 0),
+    ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),  # index 2: SC
+    ("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc", 2),
+    ("/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc", 2),
+    ("/System/Library/Fonts/STHeiti Medium.ttc", 0),
+    ("/System/Library/Fonts/PingFang.ttc", 0),
+    ("/Library/Fonts/Arial Unicode.ttf", 0),
+    ("C:/Windows/Fonts/msyh.ttc", 0),
+    ("C:/Windows/Fonts/simhei.ttf", 0),
+    ("C:/Windows/Fonts/simsun.ttc", 0),
+)
+
+
+@dataclass(frozen=True)
+class PrintedPass:
+    """One pass to print: the household, its QR text and what the card says about it."""
+
+    household: Household
+    serial: int
+    code: str  # the QR text, "MW:..." (printed verbatim: a space is part of the code)
+    valid_until: date
+    community_name: str
+
+
+@dataclass(frozen=True)
+class PrintResult:
+    """The files `print_passes` wrote: one PNG per household, one PDF per building group."""
+
+    pngs: tuple[Path, ...]
+    pdfs: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class FontFile:
+    """A TrueType/OpenType font file, with the face index inside a collection (.ttc)."""
+
+    path: Path
+    index: int = 0
+
+
+# --- fonts ---------------------------------------------------------------------------------------
+
+
+@functools.cache
+def cjk_font_candidates() -> tuple[FontFile, ...]:
+    """CJK font files on this machine: the known paths first, then what fontconfig lists."""
+    found: list[FontFile] = []
+    for path, index in KNOWN_CJK_FONTS:
+        if Path(path).is_file():
+            found.append(FontFile(Path(path), index))
+    fc_list = shutil.which("fc-list")
+    if fc_list:
+        try:
+            out = subprocess.run(
+                [fc_list, "-f", "%{file}\t%{index}\n", ":lang=zh"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        listed = []
+        for line in out.splitlines():
+            file, _, face = line.partition("\t")
+            if file and Path(file).is_file():
+                font = FontFile(Path(file), int(face) if face.isdigit() else 0)
+                if font not in found:
+                    listed.append(font)
+        # TrueType outlines first: reportlab cannot embed CFF (.otf) fonts.
+        listed.sort(key=lambda f: (f.path.suffix.lower() not in (".ttf", ".ttc"), str(f.path)))
+        found.extend(listed)
+    return tuple(found)
+
+
+def find_cjk_font() -> FontFile | None:
+    """The first CJK font found, or None (passes are then printed with English-only labels)."""
+    candidates = cjk_font_candidates()
+    return candidates[0] if candidates else None
+
+
+@functools.lru_cache(maxsize=64)
+def _pil_font(font: FontFile | None, size_px: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    if font is not None:
+        try:
+            return ImageFont.truetype(str(font.path), size_px, index=font.index)
+        except OSError:
+            pass
+    return ImageFont.load_default(size_px)
+
+
+@functools.cache
+def _pdf_font(font: FontFile | None) -> str:
+    """Register a CJK font with reportlab once; its name. STSong-Light when none loads."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    # Without a font of our own (none found), the built-in CID font; else this one, or another
+    # found one when reportlab cannot embed it (CFF-based .otf).
+    candidates: list[FontFile] = []
+    if font is not None:
+        candidates = [font, *(f for f in cjk_font_candidates() if f != font)]
+    for i, candidate in enumerate(candidates):
+        name = f"MenweiCJK-{i}-{candidate.path.stem}-{candidate.index}"
+        try:
+            pdfmetrics.registerFont(TTFont(name, str(candidate.path), subfontIndex=candidate.index))
+        except Exception:  # reportlab raises TTFError and others for fonts it cannot embed
+            continue
+        return name
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    return "STSong-Light"
+
+
+# --- the QR symbol -------------------------------------------------------------------------------
+
+
+def qr_matrix(code: str) -> list[list[bool]]:
+    """The modules of the QR symbol for `code` (True = dark), without the quiet zone.
+
+    The text is encoded verbatim in alphanumeric mode (base45 uses exactly the QR alphanumeric
+    characters), error correction M. The mask is the one `qrcode` would choose (the lowest
+    ISO 18004 penalty), found with numpy: qrcode's own search lays the data out eight times
+    and costs more than everything else on a card.
+    """
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    qr.add_data(QRData(code.encode("ascii"), mode=MODE_ALPHA_NUM))
+    qr.best_fit()
+    qr.makeImpl(True, 0)  # "test" layout: format bits blank, as qrcode scores the masks
+    base = np.array(qr.modules, dtype=bool)
+    region = _data_region(qr.version)
+    flips = _mask_flips(base.shape[0])
+    penalties = [_penalty(base ^ (region & flip)) for flip in flips]
+    qr.makeImpl(False, penalties.index(min(penalties)))
+    return [[bool(m) for m in row] for row in qr.modules]
+
+
+@functools.cache
+def _data_region(version: int) -> npt.NDArray[np.bool_]:
+    """The modules of a symbol of this version that carry data (and so are masked)."""
+    probe = qrcode.QRCode(version=version, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    n = version * 4 + 17
+    probe.modules_count = n
+    probe.modules = [[None] * n for _ in range(n)]
+    probe.setup_position_probe_pattern(0, 0)
+    probe.setup_position_probe_pattern(n - 7, 0)
+    probe.setup_position_probe_pattern(0, n - 7)
+    probe.setup_position_adjust_pattern()
+    probe.setup_timing_pattern()
+    probe.setup_type_info(True, 0)
+    if version >= 7:
+        probe.setup_type_number(True)
+    region = np.array([[m is None for m in row] for row in probe.modules], dtype=bool)
+    region.flags.writeable = False
+    return region
+
+
+@functools.cache
+def _mask_flips(n: int) -> tuple[npt.NDArray[np.bool_], ...]:
+    """For each mask pattern k, where it differs from pattern 0 (XOR turns one into the other)."""
+    i, j = np.indices((n, n))
+    masks = [
+        (i + j) % 2 == 0,
+        i % 2 == 0,
+        j % 3 == 0,
+        (i + j) % 3 == 0,
+        (i // 2 + j // 3) % 2 == 0,
+        (i * j) % 2 + (i * j) % 3 == 0,
+        ((i * j) % 2 + (i * j) % 3) % 2 == 0,
+        ((i * j) % 3 + (i + j) % 2) % 2 == 0,
+    ]
+    return tuple(m ^ masks[0] for m in masks)
+
+
+_FINDER_LIKE = (
+    np.array([1, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0], dtype=bool),
+    np.array([0, 0, 0, 0, 1, 0, 1, 1, 1, 0, 1], dtype=bool),
+)
+
+
+def _penalty(m: npt.NDArray[np.bool_]) -> int:
+    """The mask penalty exactly as qrcode's `util.lost_point` counts it."""
+    n = m.shape[0]
+    points = 0
+    for a in (m, m.T):
+        # Runs of 5 or more of one colour in a row: 3 points, +1 per module past 5.
+        edges = np.ones((n, n + 1), dtype=bool)
+        edges[:, 1:n] = a[:, 1:] != a[:, :-1]
+        runs = np.diff(np.flatnonzero(edges))
+        points += int((runs[runs >= 5] - 2).sum())
+        # The 1:1:3:1:1 finder-like pattern with 4 light modules on one side: 40 points.
+        windows = np.lib.stride_tricks.sliding_window_view(a, 11, axis=1)
+        for pattern in _FINDER_LIKE:
+            points += 40 * int((windows == pattern).all(axis=-1).sum())
+    # 2x2 blocks of one colour: 3 points each.
+    top_left = m[:-1, :-1]
+    same = (top_left == m[1:, :-1]) & (top_left == m[:-1, 1:]) & (top_left == m[1:, 1:])
+    points += 3 * int(same.sum())
+    # Dark share away from 50%: 10 points per 5%.
+    percent = float(m.sum()) / (n * n)
+    points += int(abs(percent * 100 - 50) / 5) * 10
+    return points
+
+
+def module_pixels(modules: int, dpi: int = DPI) -> int:
+    """Whole pixels per module for a symbol of `modules` modules to be nearest to 40 mm."""
+    return max(1, round(QR_MM / MM_PER_INCH * dpi / modules))
+
+
+def _mm_to_px(mm: float) -> int:
+    return round(mm / MM_PER_INCH * DPI)
+
+
+# --- what the card says --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Line:
+    text: str
+    size_pt: float
+    baseline_mm: float  # from the top of the card
+    min_pt: float
+
+
+def _short_address(h: Household) -> str:
+    parts = [h.building, h.unit, h.room] if h.unit else [h.building, h.room]
+    return "Bldg " + "-".join(parts)
+
+
+def _card_lines(p: PrintedPass, *, cjk: bool) -> list[_Line]:
+    h = p.household
+    until = p.valid_until.isoformat()
+    if cjk:
+        return [
+            _Line(p.community_name, 8, 10.5, 5),
+            _Line(f"户号 {h.number}", 20, 19.0, 12),
+            _Line(h.address().zh, 10, 25.0, 6),
+            _Line(h.group_name().zh, 10, 30.0, 6),
+            _Line(f"第{p.serial}版", 8, 35.0, 5),
+            _Line(f"有效期至 {until}", 8, 39.0, 5),
+            _Line(f"Household {h.number} · {_short_address(h)} · group {h.group}", 6, 43.5, 4),
+            _Line(f"Issue {p.serial} · valid until {until}", 6, 46.5, 4),
+        ]
+    community = p.community_name if p.community_name.isascii() else "Household pass"
+    group = f"Group {h.group}" if h.group.isascii() else ""
+    return [
+        _Line(community, 8, 10.5, 5),
+        _Line("Household", 7, 15.0, 5),
+        _Line(str(h.number), 22, 23.5, 12),
+        _Line(_short_address(h) if _short_address(h).isascii() else "", 10, 29.5, 6),
+        _Line(group, 10, 34.5, 6),
+        _Line(f"Issue {p.serial}", 8, 39.5, 5),
+        _Line(f"Valid until {until}", 8, 44.0, 5),
+    ]
+
+
+def _fit(
+    text: str, size: float, min_size: float, width: float, measure: Callable[[str, float], float]
+) -> tuple[str, float]:
+    """The text and size at which it fits `width`: smaller first, then cut short with '…'."""
+    while size > min_size and measure(text, size) > width:
+        size = max(min_size, size - 0.5)
+    if measure(text, size) <= width:
+        return text, size
+    ellipsis = "…" if not text.isascii() else "..."
+    while text and measure(text + ellipsis, size) > width:
+        text = text[:-1]
+    return text + ellipsis, size
+
+
+def _natural(value: str) -> tuple[tuple[int, int | str], ...]:
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part)
+        for part in re.split(r"(\d+)", value)
+        if part
+    )
+
+
+def _card_order(p: PrintedPass) -> tuple[object, ...]:
+    h = p.household
+    return (_natural(h.building), _natural(h.unit), _natural(h.room), h.number)
+
+
+# --- PNG -----------------------------------------------------------------------------------------
+
+
+def render_pass_png(p: PrintedPass) -> Image.Image:
+    """The pass as an 85 x 54 mm greyscale card image at 300 dpi."""
+    return _render_png(p, qr_matrix(p.code), find_cjk_font())
+
+
+def _render_png(
+    p: PrintedPass, matrix: Sequence[Sequence[bool]], font: FontFile | None
+) -> Image.Image:
+    card = Image.new("L", (_mm_to_px(CARD_W_MM), _mm_to_px(CARD_H_MM)), 255)
+    n = len(matrix)
+    px = module_pixels(n)
+    symbol = Image.new("L", (n, n), 255)
+    symbol.putdata([0 if dark else 255 for row in matrix for dark in row])
+    symbol = symbol.resize((n * px, n * px), Image.Resampling.NEAREST)
+    left = max(_mm_to_px(QR_LEFT_MM), QUIET_MODULES * px)
+    top = max((card.height - n * px) // 2, QUIET_MODULES * px)
+    card.paste(symbol, (left, top))
+
+    draw = ImageDraw.Draw(card)
+    x = _mm_to_px(TEXT_LEFT_MM)
+    width = _mm_to_px(TEXT_RIGHT_MM) - x
+
+    def measure(text: str, size: float) -> float:
+        return float(draw.textlength(text, font=_pil_font(font, _pt_to_px(size))))
+
+    for line in _card_lines(p, cjk=font is not None):
+        if not line.text:
+            continue
+        text, size = _fit(line.text, line.size_pt, line.min_pt, width, measure)
+        face = _pil_font(font, _pt_to_px(size))
+        baseline = _mm_to_px(line.baseline_mm)
+        if isinstance(face, ImageFont.FreeTypeFont):
+            draw.text((x, baseline), text, font=face, fill=0, anchor="ls")
+        else:  # Pillow's bitmap font has no anchors
+            draw.text((x, baseline - _pt_to_px(size)), text, font=face, fill=0)
+    return card
+
+
+def _pt_to_px(pt: float) -> int:
+    return max(1, round(pt / 72 * DPI))
+
+
+def write_pass_png(path: Path, p: PrintedPass) -> Path:
+    """Write the pass image as a 300 dpi PNG (atomically)."""
+    return _write_png(Path(path), _render_png(p, qr_matrix(p.code), find_cjk_font()))
+
+
+def _write_png(path: Path, image: Image.Image) -> Path:
+    with _atomic(path) as tmp:
+        image.save(tmp, format="PNG", dpi=(DPI, DPI), compress_level=1)
+    return path
+
+
+# --- PDF -----------------------------------------------------------------------------------------
+
+
+def write_group_pdf(path: Path, passes: Sequence[PrintedPass], *, title: str) -> Path:
+    """Write one A4 PDF of pass cards, 8 to a page with corner cut marks (atomically).
+
+    `title` heads every page (e.g. the community and the building group).
+    """
+    return _write_pdf(Path(path), [(p, qr_matrix(p.code)) for p in passes], title, find_cjk_font())
+
+
+def _write_pdf(
+    path: Path,
+    cards: Sequence[tuple[PrintedPass, Sequence[Sequence[bool]]]],
+    title: str,
+    font: FontFile | None,
+) -> Path:
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+    from reportlab.pdfgen.canvas import Canvas
+
+    if not cards:
+        raise ValueError("no passes to print")
+    face = _pdf_font(font)
+    cards = sorted(cards, key=lambda c: _card_order(c[0]))
+    per_page = COLUMNS * ROWS
+    pages = math.ceil(len(cards) / per_page)
+    groups = sorted({p.household.group for p, _ in cards}, key=_natural)
+    subtitle = (
+        f"Household passes · {'group ' + groups[0] if len(groups) == 1 else f'{len(groups)} groups'}"
+        f" · {len(cards)} passes"
+    )
+    grid_w = COLUMNS * CARD_W_MM + (COLUMNS - 1) * GUTTER_MM
+    left_mm = (PAGE_W_MM - grid_w) / 2
+
+    def measure(text: str, size: float) -> float:
+        return float(stringWidth(text, face, size)) / PT_PER_MM
+
+    with _atomic(path) as tmp:
+        canvas = Canvas(str(tmp), pagesize=A4, invariant=True, pageCompression=1)
+        canvas.setTitle(title)
+        canvas.setCreator("menwei")
+        canvas.setSubject(subtitle)
+        for page in range(pages):
+            # Header and footer.
+            top = PAGE_H_MM - 12
+            text, size = _fit(title, 13, 8, grid_w - 45, measure)
+            canvas.setFont(face, size)
+            canvas.drawString(left_mm * mm, top * mm, text)
+            canvas.setFont(face, 8)
+            canvas.drawString(left_mm * mm, (top - 5) * mm, subtitle)
+            canvas.drawRightString(
+                (left_mm + grid_w) * mm,
+                top * mm,
+                f"第 {page + 1} / {pages} 页 · page {page + 1} of {pages}",
+            )
+            canvas.setFont(face, 7)
+            canvas.drawCentredString(
+                PAGE_W_MM / 2 * mm,
+                12 * mm,
+                "沿角标裁切,一户一证 · cut at the corner marks; one pass per household",
+            )
+            for slot, (p, matrix) in enumerate(cards[page * per_page : (page + 1) * per_page]):
+                col, row = slot % COLUMNS, slot // COLUMNS
+                x = left_mm + col * (CARD_W_MM + GUTTER_MM)
+                y = PAGE_H_MM - GRID_TOP_MM - (row + 1) * CARD_H_MM - row * GUTTER_MM
+                _draw_card(canvas, p, matrix, x, y, face, measure)
+            canvas.showPage()
+        canvas.save()
+    return path
+
+
+def _draw_card(
+    canvas: Canvas,
+    p: PrintedPass,
+    matrix: Sequence[Sequence[bool]],
+    x_mm: float,
+    y_mm: float,
+    face: str,
+    measure: Callable[[str, float], float],
+) -> None:
+    """One card with its bottom-left corner at (x_mm, y_mm) on the page."""
+    from reportlab.lib.units import mm
+
+    # Corner marks, just outside each corner, along the card's edges.
+    canvas.setLineWidth(0.3)
+    canvas.setStrokeGray(0.35)
+    path = canvas.beginPath()
+    for cx, dx in ((x_mm, -1), (x_mm + CARD_W_MM, 1)):
+        for cy, dy in ((y_mm, -1), (y_mm + CARD_H_MM, 1)):
+            start_x, end_x = cx + dx * MARK_OFFSET_MM, cx + dx * (MARK_OFFSET_MM + MARK_LEN_MM)
+            path.moveTo(start_x * mm, cy * mm)
+            path.lineTo(end_x * mm, cy * mm)
+            start_y, end_y = cy + dy * MARK_OFFSET_MM, cy + dy * (MARK_OFFSET_MM + MARK_LEN_MM)
+            path.moveTo(cx * mm, start_y * mm)
+            path.lineTo(cx * mm, end_y * mm)
+    canvas.drawPath(path, stroke=1, fill=0)
+
+    # The QR symbol: runs of dark modules in a row as one rectangle, in module units.
+    n = len(matrix)
+    module = QR_MM / n
+    canvas.saveState()
+    canvas.setFillGray(0)
+    canvas.translate((x_mm + QR_LEFT_MM) * mm, (y_mm + (CARD_H_MM - QR_MM) / 2) * mm)
+    canvas.scale(module * mm, module * mm)
+    qr = canvas.beginPath()
+    for r, cells in enumerate(matrix):
+        y = n - 1 - r
+        c = 0
+        while c < n:
+            if cells[c]:
+                start = c
+                while c < n and cells[c]:
+                    c += 1
+                qr.rect(start, y, c - start, 1)
+            else:
+                c += 1
+    canvas.drawPath(qr, stroke=0, fill=1)
+    canvas.restoreState()
+
+    width = TEXT_RIGHT_MM - TEXT_LEFT_MM
+    canvas.setFillGray(0)
+    for line in _card_lines(p, cjk=True):
+        text, size = _fit(line.text, line.size_pt, line.min_pt, width, measure)
+        canvas.setFont(face, size)
+        canvas.drawString(
+            (x_mm + TEXT_LEFT_MM) * mm, (y_mm + CARD_H_MM - line.baseline_mm) * mm, text
+        )
+
+
+# --- the whole job -------------------------------------------------------------------------------
+
+
+def _file_part(name: str) -> str:
+    """A group name fit for a file name: letters, digits (any script), '-', '_' and '.'."""
+    safe = re.sub(r"[^\w.-]+", "_", name).strip("._") or "group"
+    return safe
+
+
+def print_passes(
+    out_dir: Path, passes: Sequence[PrintedPass], *, community_name: str
+) -> PrintResult:
+    """Write `<household>.png` for each pass and `group-<group>.pdf` per building group.
+
+    Every file is written atomically (a temporary file, then renamed). The QR symbol of each
+    pass is computed once and used for both files.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    font = find_cjk_font()
+    matrices = [qr_matrix(p.code) for p in passes]
+    pngs = [
+        _write_png(out_dir / f"{p.household.number}.png", _render_png(p, matrix, font))
+        for p, matrix in zip(passes, matrices, strict=True)
+    ]
+    by_group: dict[str, list[tuple[PrintedPass, Sequence[Sequence[bool]]]]] = {}
+    for p, matrix in zip(passes, matrices, strict=True):
+        by_group.setdefault(p.household.group, []).append((p, matrix))
+    pdfs: list[Path] = []
+    used: set[str] = set()
+    for group in sorted(by_group, key=_natural):
+        stem = f"group-{_file_part(group)}"
+        candidate, k = stem, 1
+        while candidate.lower() in used:
+            k += 1
+            candidate = f"{stem}-{k}"
+        used.add(candidate.lower())
+        label = by_group[group][0][0].household.group_name().zh
+        title = f"{community_name} {label} 出入证"
+        pdfs.append(_write_pdf(out_dir / f"{candidate}.pdf", by_group[group], title, font))
+    return PrintResult(pngs=tuple(pngs), pdfs=tuple(pdfs))
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """A temporary path next to `path`, renamed over it when the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        tmp.chmod(0o644)  # mkstemp makes it private; printed passes are not secret
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
