@@ -65,8 +65,25 @@ def fill(store: Store, households: int, events: int) -> None:
             kind = "exit" if seq % 2 else "entry"
             rows.append(
                 (
-                    seq, uuid7(at), "gate-1", 1, kind, kind, h, 1, "green", "ok", "bench", 1,
-                    "camera", iso(at), seq, 1, "{}", "0" * 64, "0" * 64,
+                    seq,
+                    uuid7(at),
+                    "gate-1",
+                    1,
+                    kind,
+                    kind,
+                    h,
+                    1,
+                    "green",
+                    "ok",
+                    "bench",
+                    1,
+                    "camera",
+                    iso(at),
+                    seq,
+                    1,
+                    "{}",
+                    "0" * 64,
+                    "0" * 64,
                 )
             )
         with store.write() as db:

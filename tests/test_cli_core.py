@@ -52,7 +52,12 @@ def test_check_json(community: Community) -> None:
     d = json.loads(r.output)
     for key in ("verdict", "reason", "direction", "household", "message", "recorded", "event_id"):
         assert key in d
-    assert (d["verdict"], d["reason"], d["direction"], d["household"]) == ("green", "ok", "exit", 1203)
+    assert (d["verdict"], d["reason"], d["direction"], d["household"]) == (
+        "green",
+        "ok",
+        "exit",
+        1203,
+    )
     assert d["recorded"] is True and d["operator"] == "王阿姨"
     assert d["at"] == "2026-11-24T02:00:00.000Z"
     r2 = run("check", code, "--json", "--dry-run", "--lang", "en")
@@ -103,7 +108,9 @@ def test_policy_check_and_show(community: Community, tmp_path: Path) -> None:
     r = run("policy", "check", str(bad), "--json")
     assert r.exit_code == 1 and len(json.loads(r.output)["problems"]) == 4
     good = tmp_path / "good.toml"
-    good.write_text('[[windows]]\ngroups = ["3"]\nstart = "08:00"\nend = "09:00"\n', encoding="utf-8")
+    good.write_text(
+        '[[windows]]\ngroups = ["3"]\nstart = "08:00"\nend = "09:00"\n', encoding="utf-8"
+    )
     assert run("policy", "check", str(good)).exit_code == 0
     community.home.policy_path.write_text(good.read_text(encoding="utf-8"), encoding="utf-8")
     r = run("policy", "show", "--json")

@@ -38,7 +38,9 @@ def test_random_base45_payloads(community: Community, body: bytes) -> None:
 
 @SETTINGS
 @given(data=st.data())
-def test_mutated_genuine_passes(community: Community, genuine: set[str], data: st.DataObject) -> None:
+def test_mutated_genuine_passes(
+    community: Community, genuine: set[str], data: st.DataObject
+) -> None:
     code = data.draw(st.sampled_from(sorted(genuine)))
     raw = bytearray(base45.decode(code[3:]))
     kind = data.draw(st.sampled_from(["flip", "truncate", "extend", "text"]))

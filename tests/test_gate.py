@@ -232,7 +232,9 @@ def test_override_needs_a_reason_and_is_its_own_event(community: Community) -> N
         c.gate.override(d.event_id or "", reason="medical", operator="t")
     kinds = [(e.kind, e.ref) for e in eventlog.iter_events(c.store)]
     assert kinds == [("deny", None), ("override", d.event_id)]
-    forged = c.gate.decide(sign(PassData(0, 42, 1203, 1, date(2027, 1, 1)), keys.generate()), operator="t")
+    forged = c.gate.decide(
+        sign(PassData(0, 42, 1203, 1, date(2027, 1, 1)), keys.generate()), operator="t"
+    )
     with pytest.raises(GateError, match="forged"):
         c.gate.override(forged.event_id or "", reason="emergency", operator="t")
 

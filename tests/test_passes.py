@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from menwei.core import base45, keys
-from menwei.core.passes import PASS_LEN, ParseFailure, ParsedPass, PassData, parse, sign
+from menwei.core.passes import PASS_LEN, ParsedPass, ParseFailure, PassData, parse, sign
 
 
 def test_base45_rfc9285_vectors() -> None:

@@ -86,7 +86,7 @@ def test_verify_names_a_rewritten_body(community: Community) -> None:
         c.gate.decide(c.codes[1204], operator="t")
     _tamper(
         c.store,
-        "update events set body = replace(body, '\"operator\":\"t\"', '\"operator\":\"x\"'), "
+        'update events set body = replace(body, \'"operator":"t"\', \'"operator":"x"\'), '
         "operator = 'x' where seq = 1",
     )
     report = eventlog.verify(c.store)

@@ -22,7 +22,9 @@ def default_demo_dir() -> Path:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where to build the demo home (default: menwei's data dir /demo). It is rebuilt.",
 )
-@click.option("--no-open", is_flag=True, help="Build it, print where, and do not open the gate app.")
+@click.option(
+    "--no-open", is_flag=True, help="Build it, print where, and do not open the gate app."
+)
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 @json_option
 @reports_errors
@@ -51,7 +53,9 @@ def demo(directory: Path | None, no_open: bool, lang: str, as_json: bool) -> Non
         )
         click.echo(f"  home:   {result.home.root}")
         click.echo(f"  passes: {result.passes_dir}  (PNG per household, PDF per group)")
-        click.echo(f"  try:    MENWEI_HOME={result.home.root} menwei check '{result.issued[0].code}'")
+        click.echo(
+            f"  try:    MENWEI_HOME={result.home.root} menwei check '{result.issued[0].code}'"
+        )
     if no_open or as_json:
         return
     if not sys.stdin.isatty() or not sys.stdout.isatty():

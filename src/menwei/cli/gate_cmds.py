@@ -31,7 +31,9 @@ def parse_time(text: str, tz: ZoneInfo) -> datetime:
     help="auto: from the household's state.",
 )
 @click.option("--at", "at_text", help="The scan's time (ISO; default now).")
-@click.option("--operator", help="Who is at the gate (default: the signed-in volunteer, else 'cli').")
+@click.option(
+    "--operator", help="Who is at the gate (default: the signed-in volunteer, else 'cli')."
+)
 @click.option("--headcount", type=int, default=1, show_default=True, help="People on this trip.")
 @click.option("--dry-run", is_flag=True, help="Decide, but record nothing.")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
@@ -102,7 +104,11 @@ def log(
     since = parse_time(since_text, gate.policy.timezone) if since_text else None
     events = list(
         eventlog.iter_events(
-            gate.store, since=since, household=household, limit=limit, newest_first=limit is not None
+            gate.store,
+            since=since,
+            household=household,
+            limit=limit,
+            newest_first=limit is not None,
         )
     )
     events.sort(key=lambda e: e.seq)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -176,7 +176,9 @@ def passes_issue(
     )
     result = _write_passes(home, store, issued, out)
     if as_json:
-        emit_json([{"household": p.household.number, "serial": p.serial, "code": p.code} for p in issued])
+        emit_json(
+            [{"household": p.household.number, "serial": p.serial, "code": p.code} for p in issued]
+        )
         return
     click.echo(f"已签发 {len(issued)} 张通行证 / issued {len(issued)} passes -> {out}")
     for pdf in result.pdfs:
@@ -204,9 +206,7 @@ def passes_revoke(household: int, reason: str | None, out: Path | None, as_json:
     _write_passes(home, store, [new], out)
     png = out / f"{household}.png"
     if as_json:
-        emit_json(
-            {"household": household, "serial": new.serial, "code": new.code, "png": str(png)}
-        )
+        emit_json({"household": household, "serial": new.serial, "code": new.code, "png": str(png)})
         return
     click.echo(
         f"户号 {household} 旧证作废,新证第{new.serial}版 / household {household}: "

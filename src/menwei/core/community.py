@@ -107,9 +107,7 @@ def check_policy(store: Store, source: str) -> Policy:
     return parse_policy(source, groups=groups or None, buildings=buildings or None)
 
 
-def adopt_policy(
-    store: Store, source: str, *, origin: str = "file", now: str | None = None
-) -> int:
+def adopt_policy(store: Store, source: str, *, origin: str = "file", now: str | None = None) -> int:
     """Store a policy as the new version if it differs from the one in effect; return the version.
 
     `origin` says where it came from: init, file or server. Raises PolicyError (and stores
@@ -120,7 +118,11 @@ def adopt_policy(
     sha = digest(source)
     with store.write() as db:
         latest = next(
-            iter(db.query("select version, sha256 from policy_versions order by version desc limit 1")),
+            iter(
+                db.query(
+                    "select version, sha256 from policy_versions order by version desc limit 1"
+                )
+            ),
             None,
         )
         if latest is not None and latest["sha256"] == sha:
@@ -172,4 +174,7 @@ def refresh_policy_from_file(home: Home, store: Store) -> tuple[int, str | None]
     try:
         return adopt_policy(store, text, origin="file"), None
     except PolicyError as exc:
-        return version, f"{home.policy_path} has errors; still using policy version {version}: {exc}"
+        return (
+            version,
+            f"{home.policy_path} has errors; still using policy version {version}: {exc}",
+        )

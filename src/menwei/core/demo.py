@@ -36,10 +36,12 @@ def _hm(minutes: int) -> str:
     return "24:00" if minutes == 24 * 60 else f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def demo_policy(now: datetime, groups: list[str], sealed_building: str) -> str:
+def demo_policy(
+    now: datetime, groups: list[str], sealed_building: str, precaution_building: str
+) -> str:
     """Staggered windows placed around `now`: some groups may leave now, others later."""
     local = now.astimezone(TZ)
-    m = local.hour * 60 + local.minute
+    m = local.hour * 60  # windows start on the hour, as a committee would set them
     lines = [
         f"# Demo policy, made {local:%Y-%m-%d %H:%M}: some groups may leave now, others later.",
         'timezone = "Asia/Shanghai"',
@@ -56,15 +58,16 @@ def demo_policy(now: datetime, groups: list[str], sealed_building: str) -> str:
         "",
         "[levels]",
         f'"{sealed_building}" = "sealed"',
+        f'"{precaution_building}" = "precaution"',
         "",
     ]
     half = max(1, len(groups) // 2)
     for i, group in enumerate(groups):
         if i < half:  # open now
-            start, end = max(0, m - 60 - 15 * i), min(24 * 60, m + 120)
+            start, end = max(0, m - 60 - 30 * i), min(24 * 60, m + 120)
         else:  # opens later today (or, late at night, early tomorrow morning)
             k = i - half
-            start = m + 30 + 45 * k
+            start = m + 60 + 60 * k
             end = start + 60
             if end > 24 * 60:
                 start, end = 6 * 60 + 30 * k, 7 * 60 + 30 * k
@@ -103,11 +106,13 @@ def build_demo(root: Path, *, now: datetime | None = None, households: int = 300
     try:
         import_roster(store, roster, now=iso(now))
         groups = sorted({h.group for h in roster}, key=lambda g: (len(g), g))
-        sealed = sorted({h.building for h in roster}, key=lambda b: (len(b), b))[-1]
-        text = demo_policy(now, groups, sealed)
+        buildings = sorted({h.building for h in roster}, key=lambda b: (len(b), b))
+        text = demo_policy(now, groups, buildings[-1], buildings[-2])
         home.policy_path.write_text(text, encoding="utf-8")
         adopt_policy(store, text, origin="file", now=iso(now))
-        issued = issue(home, store, households=None, now=now, valid_until=(now + timedelta(days=180)).date())
+        issued = issue(
+            home, store, households=None, now=now, valid_until=(now + timedelta(days=180)).date()
+        )
     finally:
         store.close()
     printed = [

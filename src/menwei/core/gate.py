@@ -93,6 +93,31 @@ def _check_pin(pin: str, stored: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Scan:
+    """One presentation at the gate: when, by whom, from which source."""
+
+    at: datetime
+    operator: str
+    source: str
+    headcount: int
+    scan: str  # what of the scanned text is kept as evidence
+    dry_run: bool
+
+
+@dataclass(frozen=True)
+class Ids:
+    household: int
+    serial: int | None
+
+
+@dataclass(frozen=True)
+class Who:
+    household: Household
+    direction: Direction
+    proposed: Direction
+
+
+@dataclass(frozen=True)
 class OutEntry:
     household: Household
     since: datetime
@@ -153,33 +178,31 @@ class GateService:
         dry_run: bool = False,
     ) -> Decision:
         """Decide on one scanned text and record it (unless `dry_run`)."""
-        at = at or self.clock.now()
-        base = dict(
-            at=at, operator=operator, source=source, headcount=headcount, scan=_scan_evidence(text)
+        scan = Scan(
+            at or self.clock.now(), operator, source, headcount, _scan_evidence(text), dry_run
         )
         parsed = passes.parse(text)
         if isinstance(parsed, passes.ParseFailure):
-            return self._refuse(parsed.value, dry_run=dry_run, **base)
+            return self._refuse(parsed.value, scan)
         data = parsed.data
-        ids = dict(household_number=data.household, serial=data.serial)
+        ids = Ids(data.household, data.serial)
         if data.community != self.community:
             msg = Text(
                 f"外小区的通行证(小区编号 {data.community}),本门岗不通行",
                 f"Pass of another community (#{data.community}), not valid here",
             )
-            return self._refuse("foreign_community", message=msg, dry_run=dry_run, **base, **ids)
+            return self._refuse("foreign_community", scan, ids, message=msg)
         key = self._keys.get(data.kid)
         if key is None or key[1] != "active":
-            return self._refuse("unknown_key", dry_run=dry_run, **base, **ids)
+            return self._refuse("unknown_key", scan, ids)
         if not parsed.verify(key[0]):
-            return self._refuse("forged", dry_run=dry_run, **base, **ids)
-        today = self.policy.local(at).date()
-        if data.valid_until < today:
+            return self._refuse("forged", scan, ids)
+        if data.valid_until < self.policy.local(scan.at).date():
             msg = Text(
                 f"通行证已于 {data.valid_until:%Y-%m-%d} 过期,请到居委会换证",
                 f"Pass expired on {data.valid_until:%Y-%m-%d}: renew it at the committee office",
             )
-            return self._refuse("expired", message=msg, dry_run=dry_run, **base, **ids)
+            return self._refuse("expired", scan, ids, message=msg)
         row = self.store.one(
             "select min_serial from revocations where household = ?", [data.household]
         )
@@ -190,10 +213,8 @@ class GateService:
                 f"Revoked pass (the current one is serial {current}): "
                 "keep the card and call the committee",
             )
-            return self._refuse("revoked", message=msg, dry_run=dry_run, **base, **ids)
-        return self._decide_household(
-            data.household, serial=data.serial, direction=direction, dry_run=dry_run, **base
-        )
+            return self._refuse("revoked", scan, ids, message=msg)
+        return self._decide_household(ids, direction, scan)
 
     def decide_household(
         self,
@@ -207,57 +228,50 @@ class GateService:
         dry_run: bool = False,
     ) -> Decision:
         """Decide for a household typed in by number (no pass to check): a manual scan."""
-        at = at or self.clock.now()
-        return self._decide_household(
-            number,
-            serial=None,
-            direction=direction,
-            at=at,
-            operator=operator,
-            source=source,
-            headcount=headcount,
-            scan=f"manual:{number}",
-            dry_run=dry_run,
+        scan = Scan(
+            at or self.clock.now(), operator, source, headcount, f"manual:{number}", dry_run
         )
+        return self._decide_household(Ids(number, None), direction, scan)
 
-    def _decide_household(
-        self,
-        number: int,
-        *,
-        serial: int | None,
-        direction: DirectionChoice,
-        at: datetime,
-        operator: str,
-        source: str,
-        headcount: int,
-        scan: str,
-        dry_run: bool,
-    ) -> Decision:
-        base: dict[str, Any] = dict(
-            at=at,
-            operator=operator,
-            source=source,
-            headcount=headcount,
-            scan=scan,
-            household_number=number,
-            serial=serial,
-        )
+    def _decide_household(self, ids: Ids, direction: DirectionChoice, scan: Scan) -> Decision:
+        number, at, headcount = ids.household, scan.at, scan.headcount
         household = self.household(number)
         if household is None:
             msg = Text(f"户号 {number} 不在花名册中", f"Household {number} is not in the roster")
-            return self._refuse("unknown_household", message=msg, dry_run=dry_run, **base)
-        base["household"] = household
+            return self._refuse("unknown_household", scan, ids, message=msg)
         if not 1 <= headcount <= MAX_HEADCOUNT:
             raise GateError(f"Headcount must be 1-{MAX_HEADCOUNT}, not {headcount}.")
         current = self.state_of(number)
         proposed: Direction = "entry" if current.state == "out" else "exit"
         way: Direction = proposed if direction == "auto" else direction
-        base["direction"] = way
-        base["proposed"] = proposed
+        who = Who(household, way, proposed)
         if way == "exit" and current.state == "out":
-            return self._refuse("already_out", last=current, dry_run=dry_run, **base)
+            return self._refuse("already_out", scan, ids, who=who, last=current)
         if way == "entry" and current.state == "in":
-            return self._refuse("already_in", last=current, dry_run=dry_run, **base)
+            return self._refuse("already_in", scan, ids, who=who, last=current)
+        base: dict[str, Any] = dict(
+            at=at,
+            operator=scan.operator,
+            source=scan.source,
+            headcount=headcount,
+            household_number=number,
+            serial=ids.serial,
+            household=household,
+            direction=way,
+            proposed=proposed,
+        )
+        trip = NewEvent(
+            kind=way,
+            reason="ok",
+            operator=scan.operator,
+            direction=way,
+            household=number,
+            serial=ids.serial,
+            verdict="green",
+            headcount=headcount,
+            source=scan.source,
+            scan=scan.scan,
+        )
         if way == "exit":
             trips = self.trips_in_quota_period(number, at)
             refusal, window = self.policy.check_exit(
@@ -269,35 +283,18 @@ class GateService:
                 headcount=headcount,
             )
             if refusal is not None:
-                return self._refuse(
-                    refusal.reason, rule=refusal.rule, message=None, dry_run=dry_run, **base
-                )
+                return self._refuse(refusal.reason, scan, ids, who=who, rule=refusal.rule)
             msg = Text(
                 f"{household.address().zh} {household.group_name().zh} 外出{headcount}人",
-                f"{household.address().en}, {household.group_name().en}: "
-                f"{headcount} going out",
+                f"{household.address().en}, {household.group_name().en}: {headcount} going out",
             )
             rule = (
-                None
-                if window == "open"
-                else Text(f"外出时段 {window}", f"release window {window}")
+                None if window == "open" else Text(f"外出时段 {window}", f"release window {window}")
             )
             return self._record(
-                NewEvent(
-                    kind="exit",
-                    reason="ok",
-                    operator=operator,
-                    direction="exit",
-                    household=number,
-                    serial=serial,
-                    verdict="green",
-                    headcount=headcount,
-                    source=source,
-                    window=window,
-                    scan=scan,
-                ),
+                replace(trip, window=window),
                 decision_args=dict(base, message=msg, rule=rule, window=window),
-                dry_run=dry_run,
+                dry_run=scan.dry_run,
             )
         # Entry: never refused for policy; flagged when late.
         since = parse_iso(current.since) if current.since else at
@@ -315,71 +312,32 @@ class GateService:
                 f"超过外出时限{limit.zh},已记录超时", f"over the {limit.en} limit: recorded overdue"
             )
         return self._record(
-            NewEvent(
-                kind="entry",
-                reason="overdue" if overdue else "ok",
-                operator=operator,
-                direction="entry",
-                household=number,
-                serial=serial,
-                verdict="green",
-                headcount=headcount,
-                source=source,
-                scan=scan,
-                overdue=overdue,
-            ),
+            replace(trip, reason="overdue" if overdue else "ok", overdue=overdue),
             decision_args=dict(base, message=msg, rule=rule, overdue=overdue),
-            dry_run=dry_run,
+            dry_run=scan.dry_run,
         )
 
     def _refuse(
         self,
         reason: str,
+        scan: Scan,
+        ids: Ids | None = None,
         *,
-        at: datetime,
-        operator: str,
-        source: str,
-        headcount: int,
-        scan: str,
-        dry_run: bool,
+        who: Who | None = None,
         message: Text | None = None,
         rule: Text | None = None,
-        household_number: int | None = None,
-        serial: int | None = None,
-        household: Household | None = None,
-        direction: Direction | None = None,
-        proposed: Direction | None = None,
         last: HouseholdState | None = None,
     ) -> Decision:
         verdict: Verdict = "red"
         last_use = None
+        household = who.household if who else None
         if reason in REFUSALS:
             verdict, default = REFUSALS[reason]
             message = message or default
         if reason in ("already_out", "already_in"):
             verdict = "amber"
             assert last is not None
-            if last.since:
-                last_use = LastUse(last.since, last.gate_id or "?")
-                when = self.policy.local(parse_iso(last.since))
-                gate = last.gate_id or "?"
-                if reason == "already_out":
-                    message = Text(
-                        f"该户 {when:%m-%d %H:%M} 已从{gate}外出,未回:可能是复印件,请核实身份",
-                        f"Household already out since {when:%m-%d %H:%M} ({gate}): "
-                        "possible copy, check who this is",
-                    )
-                else:
-                    message = Text(
-                        f"该户 {when:%m-%d %H:%M} 已从{gate}返回:可能是复印件,请核实身份",
-                        f"Household already came in at {when:%m-%d %H:%M} ({gate}): "
-                        "possible copy, check who this is",
-                    )
-            else:
-                message = Text(
-                    "该户没有外出记录:返回的居民请登记",
-                    "No exit on record: register a returning resident",
-                )
+            last_use, message = self._last_use(reason, last)
         if message is None:
             assert household is not None
             message = Text(
@@ -389,32 +347,55 @@ class GateService:
         new = NewEvent(
             kind="deny",
             reason=reason,
-            operator=operator,
-            direction=direction,
-            household=household_number,
-            serial=serial,
+            operator=scan.operator,
+            direction=who.direction if who else None,
+            household=ids.household if ids else None,
+            serial=ids.serial if ids else None,
             verdict=verdict,
-            headcount=headcount if household is not None else None,
-            source=source,
-            scan=scan,
+            headcount=scan.headcount if household is not None else None,
+            source=scan.source,
+            scan=scan.scan,
         )
         args: dict[str, Any] = dict(
-            at=at,
-            operator=operator,
-            source=source,
-            headcount=headcount,
-            household_number=household_number,
-            serial=serial,
+            at=scan.at,
+            operator=scan.operator,
+            source=scan.source,
+            headcount=scan.headcount,
+            household_number=ids.household if ids else None,
+            serial=ids.serial if ids else None,
             household=household,
-            direction=direction,
-            proposed=proposed,
+            direction=who.direction if who else None,
+            proposed=who.proposed if who else None,
             message=message,
             rule=rule,
             last_use=last_use,
             verdict=verdict,
             reason=reason,
         )
-        return self._record(new, decision_args=args, dry_run=dry_run)
+        return self._record(new, decision_args=args, dry_run=scan.dry_run)
+
+    def _last_use(self, reason: str, last: HouseholdState) -> tuple[LastUse | None, Text]:
+        """The amber 'possible copy' message, with the time and gate of the last use."""
+        if not last.since:
+            return None, Text(
+                "该户没有外出记录:返回的居民请登记",
+                "No exit on record: register a returning resident",
+            )
+        when = self.policy.local(parse_iso(last.since))
+        gate = last.gate_id or "?"
+        if reason == "already_out":
+            text = Text(
+                f"该户 {when:%m-%d %H:%M} 已从{gate}外出,未回:可能是复印件,请核实身份",
+                f"Household already out since {when:%m-%d %H:%M} ({gate}): "
+                "possible copy, check who this is",
+            )
+        else:
+            text = Text(
+                f"该户 {when:%m-%d %H:%M} 已从{gate}返回:可能是复印件,请核实身份",
+                f"Household already came in at {when:%m-%d %H:%M} ({gate}): "
+                "possible copy, check who this is",
+            )
+        return LastUse(last.since, gate), text
 
     def _record(self, new: NewEvent, *, decision_args: dict[str, Any], dry_run: bool) -> Decision:
         args = dict(decision_args)
@@ -549,11 +530,15 @@ class GateService:
         )
         if row is None:
             raise GateError("Nothing to undo.")
-        if self.store.one("select 1 from events where kind = 'annul' and ref = ?", [row["event_id"]]):
+        if self.store.one(
+            "select 1 from events where kind = 'annul' and ref = ?", [row["event_id"]]
+        ):
             raise GateError("The last scan was already undone.")
         age = at - parse_iso(row["wall_time"])
         if row["boot_id"] == self._boot:
-            age = max(age, timedelta(microseconds=(self.clock.monotonic_ns() - row["mono_ns"]) / 1000))
+            age = max(
+                age, timedelta(microseconds=(self.clock.monotonic_ns() - row["mono_ns"]) / 1000)
+            )
         if age > UNDO_WINDOW:
             raise GateError("Undo works only within 2 minutes of a scan.")
         number = int(row["household"])
@@ -639,7 +624,9 @@ class GateService:
                 serial=None,
                 household=household,
                 message=msg,
-                rule=Text("请联系楼组红色管家护送到家", "ask the building steward to escort them home"),
+                rule=Text(
+                    "请联系楼组红色管家护送到家", "ask the building steward to escort them home"
+                ),
             ),
             dry_run=False,
         )
@@ -765,7 +752,9 @@ class GateService:
                     next_start=status.next_start,
                 )
             )
-        result.sort(key=lambda g: (not g.group.isdigit(), int(g.group) if g.group.isdigit() else 0, g.group))
+        result.sort(
+            key=lambda g: (not g.group.isdigit(), int(g.group) if g.group.isdigit() else 0, g.group)
+        )
         return result
 
     def recent_events(

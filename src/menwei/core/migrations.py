@@ -194,3 +194,29 @@ def m001_core(db: Database) -> None:
         create index outbox_due on outbox(status, next_attempt_at);
         """
     )
+
+
+@migrations()
+def m020_notify_deliveries(db: Database) -> None:
+    # Each message in both languages (a target chooses), who it is for, and per target whether it
+    # arrived, so a message that reached one chat but not another is retried only to the other.
+    db.executescript(
+        """
+        alter table outbox add column title_en text;
+        alter table outbox add column body_en text;
+        alter table outbox add column severity text not null default 'info';
+        -- both: the community's targets and the group's; community: the former; group: the latter.
+        alter table outbox add column audience text not null default 'both';
+
+        create table notify_deliveries (
+            outbox_id integer not null references outbox(id),
+            target_id integer not null,
+            status text not null check (status in ('sent', 'failed')),
+            attempts integer not null default 0,
+            last_error text,
+            updated_at text not null,
+            sent_at text,
+            primary key (outbox_id, target_id)
+        );
+        """
+    )

@@ -234,8 +234,7 @@ class Policy:
                 )
                 rule = Text(
                     f"每户{period.zh}限外出{quota.trips}次,已用{trips_in_period}次",
-                    f"{quota.trips} trip(s) {period.en} per household, "
-                    f"{trips_in_period} used",
+                    f"{quota.trips} trip(s) {period.en} per household, {trips_in_period} used",
                 )
                 return Refusal("quota_exceeded", rule), window_label
         return None, window_label

@@ -14,7 +14,9 @@ def _days(w: Window) -> Text:
 
 
 def describe_window(w: Window) -> Text:
-    who = join([group_label(g) for g in w.groups] + [category_label(c) for c in w.categories], "、", ", ")
+    who = join(
+        [group_label(g) for g in w.groups] + [category_label(c) for c in w.categories], "、", ", "
+    )
     return Text(
         f"{who.zh}:{_days(w).zh} {w.label()} 可外出",
         f"{who.en}: {_days(w).en} {w.label()} may leave",
@@ -31,7 +33,10 @@ def describe(policy: Policy) -> list[Text]:
     if policy.windows:
         lines.extend(describe_window(w) for w in policy.windows)
         lines.append(
-            Text("不在以上时段的住户不能外出(返回不受限)", "others may not leave (coming home is never refused)")
+            Text(
+                "不在以上时段的住户不能外出(返回不受限)",
+                "others may not leave (coming home is never refused)",
+            )
         )
     else:
         lines.append(Text("没有外出时段限制", "no release windows: anyone may leave at any time"))
@@ -41,7 +46,9 @@ def describe(policy: Policy) -> list[Text]:
     else:
         levels = join([LEVEL_NAMES[lv] for lv in q.applies_to], "、", ", ")
         persons = (
-            Text(f",每次限{q.persons}人", f", at most {q.persons} per trip") if q.persons else Text("", "")
+            Text(f",每次限{q.persons}人", f", at most {q.persons} per trip")
+            if q.persons
+            else Text("", "")
         )
         lines.append(
             Text(
@@ -63,7 +70,10 @@ def describe(policy: Policy) -> list[Text]:
     )
     for building, level in sorted(policy.levels.items()):
         lines.append(
-            Text(f"{building}号楼:{LEVEL_NAMES[level].zh}", f"building {building}: {LEVEL_NAMES[level].en}")
+            Text(
+                f"{building}号楼:{LEVEL_NAMES[level].zh}",
+                f"building {building}: {LEVEL_NAMES[level].en}",
+            )
         )
     reasons = join([OVERRIDE_REASONS[r] for r in policy.override_reasons], "、", ", ")
     lines.append(Text(f"可特批的理由:{reasons.zh}", f"override reasons: {reasons.en}"))

@@ -16,7 +16,6 @@ from sqlite_utils.migrations import Migrations
 
 from menwei.core.errors import MenweiError, NotInitialised, SchemaTooNew
 
-
 _STORAGE_FAILURES = ("full", "readonly", "disk I/O", "locked", "busy")
 
 
@@ -120,7 +119,9 @@ class Store:
         except sqlite3.OperationalError as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            raise StoreError(f"Could not save to the database ({exc}); nothing was recorded.") from None
+            raise StoreError(
+                f"Could not save to the database ({exc}); nothing was recorded."
+            ) from None
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         return list(self.db.query(sql, params))

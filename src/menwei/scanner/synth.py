@@ -167,8 +167,8 @@ def degrade(
     *,
     card_quad: npt.NDArray[Any] | None = None,
 ) -> Image:
-    """Apply the camera's faults to a frame."""
-    img: npt.NDArray[Any] = frame.astype(np.float32)
+    """Apply the camera's faults to a frame (a float32 frame is changed in place)."""
+    img: npt.NDArray[Any] = frame if frame.dtype == np.float32 else frame.astype(np.float32)
     if look.glare > 0:
         fh, fw = img.shape[:2]
         if card_quad is not None:
