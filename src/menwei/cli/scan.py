@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from menwei.scanner.pipeline import ScannedCode
     from menwei.scanner.sources import CameraStatus
 
-DECODER_CHOICE = click.Choice(["zxing", "zxing-2x", "zbar", "opencv"])
+DECODER_CHOICE = click.Choice(["zxing", "zxing-2x", "zxing-3x", "zbar", "opencv"])
 
 
 def _cascade(names: tuple[str, ...], default: tuple[str, ...]) -> Any:
@@ -68,6 +69,11 @@ def _cascade(names: tuple[str, ...], default: tuple[str, ...]) -> Any:
     help="For a file or folder: play it at its frame rate, dropping frames the decoder cannot "
     "keep up with, as a camera does (default: every frame, as fast as it decodes).",
 )
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Keep trying to open a camera that is not there yet (a kiosk that starts before it).",
+)
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 @json_option
 @reports_errors
@@ -79,6 +85,7 @@ def scan(
     window: float,
     decoders: tuple[str, ...],
     realtime: bool | None,
+    wait: bool,
     lang: str,
     as_json: bool,
 ) -> None:
@@ -116,16 +123,14 @@ def scan(
 
     stop = threading.Event()
     if source == "-":
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             LineSource().run(on_code, stop)
-        except KeyboardInterrupt:
-            pass
         return
 
     def on_status(status: CameraStatus) -> None:
         click.echo(f"menwei: {status.message}", err=True)
 
-    camera = CameraSource(source, realtime=realtime, on_status=on_status)
+    camera = CameraSource(source, realtime=realtime, on_status=on_status, retry_initial=wait)
     pipeline = CameraPipeline(
         camera,
         on_code,

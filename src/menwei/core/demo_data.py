@@ -102,6 +102,7 @@ def write_roster_csv(
     categories are written in Chinese too (普通, 返岗, 独居老人)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp makes the file private (0600), which suits a list of households and phones.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding=encoding, newline="") as f:

@@ -703,8 +703,7 @@ class GateService:
         row = self.store.one(
             "select count(*) as n from all_events e where household = ? and wall_time >= ? "
             "and wall_time <= ? and (kind = 'exit' or (kind = 'override' and direction = 'exit'))"
-            " and not exists (select 1 from all_events a where a.kind = 'annul' "
-            "and a.ref = e.event_id)",
+            f" and {state.NOT_ANNULLED}",
             [number, iso(start), iso(at)],
         )
         return int(row["n"]) if row else 0

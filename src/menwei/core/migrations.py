@@ -207,6 +207,8 @@ def m020_notify_deliveries(db: Database) -> None:
         alter table outbox add column severity text not null default 'info';
         -- both: the community's targets and the group's; community: the former; group: the latter.
         alter table outbox add column audience text not null default 'both';
+        -- While a sender holds a message (it claimed it and is sending), nobody else takes it.
+        alter table outbox add column leased_until text;
 
         create table notify_deliveries (
             outbox_id integer not null references outbox(id),
@@ -220,3 +222,24 @@ def m020_notify_deliveries(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m010_sync(db: Database) -> None:
+    # An anomaly pulled from the community server can later be withdrawn there (a late sync
+    # brought the missing event): it stays, marked. The server's refusals of this gate's events
+    # are kept with their reason, for the status bar and the IT person.
+    for statement in (
+        "alter table anomalies add column status text not null default 'open'",
+        "alter table anomalies add column updated_at text",
+        """
+        create table sync_rejected (
+            seq integer primary key,
+            event_id text,
+            reason text not null,
+            detail text not null,
+            reported_at text not null
+        )
+        """,
+    ):
+        db.execute(statement)

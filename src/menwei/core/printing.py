@@ -25,7 +25,7 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,8 +36,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 import qrcode
+import qrcode.base
+import qrcode.util
 from PIL import Image, ImageDraw, ImageFont
-from qrcode.util import MODE_ALPHA_NUM, QRData
+from qrcode.util import MODE_ALPHA_NUM
 
 from menwei.core.model import Household
 
@@ -145,19 +147,28 @@ def cjk_font_candidates() -> tuple[FontFile, ...]:
 
 
 def find_cjk_font() -> FontFile | None:
-    """The first CJK font found, or None (passes are then printed with English-only labels)."""
-    candidates = cjk_font_candidates()
-    return candidates[0] if candidates else None
+    """The first CJK font found that Pillow can open, or None (passes are then printed with
+    English-only labels in the PNG)."""
+    for font in cjk_font_candidates():
+        if _opens(font):
+            return font
+    return None
+
+
+@functools.cache
+def _opens(font: FontFile) -> bool:
+    try:
+        ImageFont.truetype(str(font.path), 12, index=font.index)
+    except OSError:
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=64)
 def _pil_font(font: FontFile | None, size_px: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    if font is not None:
-        try:
-            return ImageFont.truetype(str(font.path), size_px, index=font.index)
-        except OSError:
-            pass
-    return ImageFont.load_default(size_px)
+    if font is None:
+        return ImageFont.load_default(size_px)
+    return ImageFont.truetype(str(font.path), size_px, index=font.index)
 
 
 @functools.cache
@@ -190,26 +201,112 @@ def qr_matrix(code: str) -> list[list[bool]]:
     """The modules of the QR symbol for `code` (True = dark), without the quiet zone.
 
     The text is encoded verbatim in alphanumeric mode (base45 uses exactly the QR alphanumeric
-    characters), error correction M. The mask is the one `qrcode` would choose (the lowest
-    ISO 18004 penalty), found with numpy: qrcode's own search lays the data out eight times
-    and costs more than everything else on a card.
+    characters), error correction M, smallest version. The mask is the one `qrcode` itself
+    would choose (the lowest penalty as its `util.lost_point` counts it), but scored for all
+    eight masks at once with numpy: qrcode lays the data out once per mask, which costs more
+    than everything else on a card.
     """
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
-    qr.add_data(QRData(code.encode("ascii"), mode=MODE_ALPHA_NUM))
-    qr.best_fit()
-    qr.makeImpl(True, 0)  # "test" layout: format bits blank, as qrcode scores the masks
+    version = _alphanumeric_version(len(code))
+    qr = qrcode.QRCode(version=version, error_correction=_EC, border=0)
+    qr.data_cache = _codewords(code, version)
+    qr.makeImpl(True, 0)  # the "test" layout: format bits blank, as qrcode scores masks
     base = np.array(qr.modules, dtype=bool)
-    region = _data_region(qr.version)
-    flips = _mask_flips(base.shape[0])
-    penalties = [_penalty(base ^ (region & flip)) for flip in flips]
-    qr.makeImpl(False, penalties.index(min(penalties)))
+    candidates = base[None] ^ (_data_region(qr.version)[None] & _mask_flips(base.shape[0]))
+    best = int(np.argmin(_penalties(candidates)))  # the first of equals, as qrcode
+    qr.modules = candidates[best].tolist()
+    qr.setup_type_info(False, best)
+    if qr.version >= 7:
+        qr.setup_type_number(False)
     return [[bool(m) for m in row] for row in qr.modules]
+
+
+_EC = qrcode.constants.ERROR_CORRECT_M
+
+
+def _alphanumeric_version(length: int) -> int:
+    """The smallest QR version holding `length` alphanumeric characters at level M."""
+    for version in range(1, 41):
+        count_bits = 9 if version < 10 else 11 if version < 27 else 13
+        needed = 4 + count_bits + 11 * (length // 2) + 6 * (length % 2)
+        if needed <= qrcode.util.BIT_LIMIT_TABLE[_EC][version]:
+            return version
+    raise ValueError(f"{length} characters do not fit in a QR code")
+
+
+_ALPHANUMERIC = {c: i for i, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")}
+_PAD = (0xEC, 0x11)
+
+
+def _codewords(code: str, version: int) -> list[int]:
+    """The data and error-correction codewords, interleaved, exactly as qrcode's
+    `util.create_data` makes them for one alphanumeric segment (its polynomial arithmetic is
+    the slowest part of a symbol; this is the same Reed-Solomon code with log tables)."""
+    try:
+        values = [_ALPHANUMERIC[c] for c in code]
+    except KeyError as exc:
+        raise ValueError(f"{exc.args[0]!r} is not a QR alphanumeric character") from None
+    count_bits = 9 if version < 10 else 11 if version < 27 else 13
+    bits, length = (MODE_ALPHA_NUM << count_bits) | len(values), 4 + count_bits
+    for i in range(0, len(values) - 1, 2):
+        bits, length = (bits << 11) | (values[i] * 45 + values[i + 1]), length + 11
+    if len(values) % 2:
+        bits, length = (bits << 6) | values[-1], length + 6
+    blocks = qrcode.base.rs_blocks(version, _EC)
+    capacity = sum(b.data_count for b in blocks)
+    terminator = min(capacity * 8 - length, 4)
+    bits, length = bits << terminator, length + terminator
+    bits, length = bits << (-length % 8), length + (-length % 8)
+    data = list(bits.to_bytes(length // 8, "big"))
+    data += [_PAD[i % 2] for i in range(capacity - len(data))]
+
+    dc_blocks: list[list[int]] = []
+    ec_blocks: list[list[int]] = []
+    offset = 0
+    for block in blocks:
+        dc = data[offset : offset + block.data_count]
+        offset += block.data_count
+        dc_blocks.append(dc)
+        ec_blocks.append(_reed_solomon(dc, block.total_count - block.data_count))
+    out: list[int] = []
+    for group in (dc_blocks, ec_blocks):
+        for i in range(max(len(b) for b in group)):
+            out.extend(b[i] for b in group if i < len(b))
+    return out
+
+
+@functools.cache
+def _generator_logs(degree: int) -> tuple[int, ...]:
+    """log(alpha) of the coefficients of prod(x - alpha^i, i < degree), after the leading 1."""
+    exp, log = qrcode.base.EXP_TABLE, qrcode.base.LOG_TABLE
+    poly = [1]
+    for i in range(degree):
+        root = exp[i % 255]
+        nxt = [*poly, 0]
+        for j, c in enumerate(poly):
+            if c:
+                nxt[j + 1] ^= exp[(log[c] + log[root]) % 255]
+        poly = nxt
+    return tuple(log[c] for c in poly[1:])
+
+
+def _reed_solomon(data: list[int], degree: int) -> list[int]:
+    """The remainder of data(x) * x^degree divided by the generator: the EC codewords."""
+    exp, log = qrcode.base.EXP_TABLE, qrcode.base.LOG_TABLE
+    gen = _generator_logs(degree)
+    rem = [0] * degree
+    for byte in data:
+        factor = byte ^ rem[0]
+        rem = [*rem[1:], 0]
+        if factor:
+            f = log[factor]
+            rem = [r ^ exp[(g + f) % 255] for r, g in zip(rem, gen, strict=True)]
+    return rem
 
 
 @functools.cache
 def _data_region(version: int) -> npt.NDArray[np.bool_]:
     """The modules of a symbol of this version that carry data (and so are masked)."""
-    probe = qrcode.QRCode(version=version, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    probe = qrcode.QRCode(version=version, error_correction=_EC)
     n = version * 4 + 17
     probe.modules_count = n
     probe.modules = [[None] * n for _ in range(n)]
@@ -227,49 +324,62 @@ def _data_region(version: int) -> npt.NDArray[np.bool_]:
 
 
 @functools.cache
-def _mask_flips(n: int) -> tuple[npt.NDArray[np.bool_], ...]:
+def _mask_flips(n: int) -> npt.NDArray[np.bool_]:
     """For each mask pattern k, where it differs from pattern 0 (XOR turns one into the other)."""
     i, j = np.indices((n, n))
-    masks = [
-        (i + j) % 2 == 0,
-        i % 2 == 0,
-        j % 3 == 0,
-        (i + j) % 3 == 0,
-        (i // 2 + j // 3) % 2 == 0,
-        (i * j) % 2 + (i * j) % 3 == 0,
-        ((i * j) % 2 + (i * j) % 3) % 2 == 0,
-        ((i * j) % 3 + (i + j) % 2) % 2 == 0,
-    ]
-    return tuple(m ^ masks[0] for m in masks)
+    masks = np.stack(
+        [
+            (i + j) % 2 == 0,
+            i % 2 == 0,
+            j % 3 == 0,
+            (i + j) % 3 == 0,
+            (i // 2 + j // 3) % 2 == 0,
+            (i * j) % 2 + (i * j) % 3 == 0,
+            ((i * j) % 2 + (i * j) % 3) % 2 == 0,
+            ((i * j) % 3 + (i + j) % 2) % 2 == 0,
+        ]
+    )
+    flips: npt.NDArray[np.bool_] = masks ^ masks[0]
+    flips.flags.writeable = False
+    return flips
 
 
-_FINDER_LIKE = (
-    np.array([1, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0], dtype=bool),
-    np.array([0, 0, 0, 0, 1, 0, 1, 1, 1, 0, 1], dtype=bool),
-)
+_FINDER_LIKE = (0b10111010000, 0b00001011101)
 
 
-def _penalty(m: npt.NDArray[np.bool_]) -> int:
-    """The mask penalty exactly as qrcode's `util.lost_point` counts it."""
-    n = m.shape[0]
-    points = 0
-    for a in (m, m.T):
-        # Runs of 5 or more of one colour in a row: 3 points, +1 per module past 5.
-        edges = np.ones((n, n + 1), dtype=bool)
-        edges[:, 1:n] = a[:, 1:] != a[:, :-1]
-        runs = np.diff(np.flatnonzero(edges))
-        points += int((runs[runs >= 5] - 2).sum())
-        # The 1:1:3:1:1 finder-like pattern with 4 light modules on one side: 40 points.
-        windows = np.lib.stride_tricks.sliding_window_view(a, 11, axis=1)
-        for pattern in _FINDER_LIKE:
-            points += 40 * int((windows == pattern).all(axis=-1).sum())
+def _penalties(symbols: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """The mask penalty of each symbol in a (k, n, n) stack, as qrcode's `util.lost_point`."""
+    k, n, _ = symbols.shape
+    points = np.zeros(k, dtype=np.int64)
+    lines = np.concatenate([symbols, symbols.transpose(0, 2, 1)], axis=1)  # rows, then columns
+    # Runs of 5 or more of one colour: 3 points, +1 per module past 5. Every line starts and
+    # ends with an edge, so a run never spans two lines (nor two symbols).
+    edges = np.ones((k, 2 * n, n + 1), dtype=bool)
+    edges[:, :, 1:n] = lines[:, :, 1:] != lines[:, :, :-1]
+    at = np.flatnonzero(edges)
+    runs = np.diff(at)
+    long = runs >= 5
+    owner = at[:-1][long] // (2 * n * (n + 1))
+    points += np.bincount(owner, weights=runs[long] - 2, minlength=k).astype(np.int64)
+    # The 1:1:3:1:1 finder-like pattern with 4 light modules on one side: 40 points. Each
+    # window of 11 modules is read as an 11-bit number and compared with the two patterns.
+    as_int = lines.astype(np.uint16)
+    windows = np.zeros((k, 2 * n, n - 10), dtype=np.uint16)
+    for t in range(11):
+        windows = (windows << 1) | as_int[:, :, t : t + n - 10]
+    for pattern in _FINDER_LIKE:
+        points += 40 * (windows == pattern).sum(axis=(1, 2))
     # 2x2 blocks of one colour: 3 points each.
-    top_left = m[:-1, :-1]
-    same = (top_left == m[1:, :-1]) & (top_left == m[:-1, 1:]) & (top_left == m[1:, 1:])
-    points += 3 * int(same.sum())
-    # Dark share away from 50%: 10 points per 5%.
-    percent = float(m.sum()) / (n * n)
-    points += int(abs(percent * 100 - 50) / 5) * 10
+    top_left = symbols[:, :-1, :-1]
+    same = (
+        (top_left == symbols[:, 1:, :-1])
+        & (top_left == symbols[:, :-1, 1:])
+        & (top_left == symbols[:, 1:, 1:])
+    )
+    points += 3 * same.sum(axis=(1, 2))
+    # The dark share away from 50%: 10 points per whole 5%.
+    percent = symbols.sum(axis=(1, 2)) / (n * n) * 100
+    points += (np.abs(percent - 50) // 5).astype(np.int64) * 10
     return points
 
 
@@ -329,9 +439,11 @@ def _fit(
     text: str, size: float, min_size: float, width: float, measure: Callable[[str, float], float]
 ) -> tuple[str, float]:
     """The text and size at which it fits `width`: smaller first, then cut short with '…'."""
-    while size > min_size and measure(text, size) > width:
+    while measure(text, size) > width:
+        if size <= min_size:
+            break
         size = max(min_size, size - 0.5)
-    if measure(text, size) <= width:
+    else:
         return text, size
     ellipsis = "…" if not text.isascii() else "..."
     while text and measure(text + ellipsis, size) > width:
@@ -363,7 +475,7 @@ def render_pass_png(p: PrintedPass) -> Image.Image:
 def _render_png(
     p: PrintedPass, matrix: Sequence[Sequence[bool]], font: FontFile | None
 ) -> Image.Image:
-    card = Image.new("L", (_mm_to_px(CARD_W_MM), _mm_to_px(CARD_H_MM)), 255)
+    card = _blank_card().copy()
     n = len(matrix)
     px = module_pixels(n)
     symbol = Image.new("L", (n, n), 255)
@@ -373,24 +485,68 @@ def _render_png(
     top = max((card.height - n * px) // 2, QUIET_MODULES * px)
     card.paste(symbol, (left, top))
 
-    draw = ImageDraw.Draw(card)
     x = _mm_to_px(TEXT_LEFT_MM)
     width = _mm_to_px(TEXT_RIGHT_MM) - x
 
     def measure(text: str, size: float) -> float:
-        return float(draw.textlength(text, font=_pil_font(font, _pt_to_px(size))))
+        return _text_width(font, _pt_to_px(size), text)
 
     for line in _card_lines(p, cjk=font is not None):
         if not line.text:
             continue
         text, size = _fit(line.text, line.size_pt, line.min_pt, width, measure)
-        face = _pil_font(font, _pt_to_px(size))
-        baseline = _mm_to_px(line.baseline_mm)
-        if isinstance(face, ImageFont.FreeTypeFont):
-            draw.text((x, baseline), text, font=face, fill=0, anchor="ls")
-        else:  # Pillow's bitmap font has no anchors
-            draw.text((x, baseline - _pt_to_px(size)), text, font=face, fill=0)
+        _draw_text(card, font, _pt_to_px(size), x, _mm_to_px(line.baseline_mm), text)
     return card
+
+
+@functools.cache
+def _blank_card() -> Image.Image:
+    return Image.new("L", (_mm_to_px(CARD_W_MM), _mm_to_px(CARD_H_MM)), 255)
+
+
+# Text is set glyph by glyph from a cache: a community's cards use a few hundred distinct
+# characters, and rendering whole lines anew was a third of the time of a card. (No kerning is
+# lost that matters: CJK and digits have none, and the English lines are small.)
+@dataclass(frozen=True)
+class _Glyph:
+    mask: Image.Image | None  # 255 = ink; None for a blank (space)
+    dx: int  # from the pen position on the baseline to the mask's top left
+    dy: int
+    advance: float
+
+
+@functools.lru_cache(maxsize=4096)
+def _glyph(font: FontFile | None, size_px: int, char: str) -> _Glyph:
+    face = _pil_font(font, size_px)
+    advance = float(face.getlength(char))
+    if isinstance(face, ImageFont.FreeTypeFont):
+        left, top, right, bottom = face.getbbox(char, anchor="ls")
+        anchor: str | None = "ls"
+    else:  # Pillow's bitmap font has no anchors: its top sits a line's height above
+        left, top, right, bottom = face.getbbox(char)
+        top, bottom, anchor = top - size_px, bottom - size_px, None
+    x0, y0 = math.floor(left), math.floor(top)
+    width, height = math.ceil(right) - x0, math.ceil(bottom) - y0
+    if width <= 0 or height <= 0:
+        return _Glyph(None, 0, 0, advance)
+    mask = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(mask).text((-x0, -y0), char, font=face, fill=255, anchor=anchor)
+    return _Glyph(mask, x0, y0, advance)
+
+
+def _text_width(font: FontFile | None, size_px: int, text: str) -> float:
+    return sum(_glyph(font, size_px, c).advance for c in text)
+
+
+def _draw_text(
+    image: Image.Image, font: FontFile | None, size_px: int, x: int, baseline: int, text: str
+) -> None:
+    pen = float(x)
+    for char in text:
+        glyph = _glyph(font, size_px, char)
+        if glyph.mask is not None:
+            image.paste(0, (round(pen) + glyph.dx, baseline + glyph.dy), glyph.mask)
+        pen += glyph.advance
 
 
 def _pt_to_px(pt: float) -> int:
@@ -398,13 +554,16 @@ def _pt_to_px(pt: float) -> int:
 
 
 def write_pass_png(path: Path, p: PrintedPass) -> Path:
-    """Write the pass image as a 300 dpi PNG (atomically)."""
+    """Write the pass image as a black-and-white 300 dpi PNG (atomically)."""
     return _write_png(Path(path), _render_png(p, qr_matrix(p.code), find_cjk_font()))
 
 
 def _write_png(path: Path, image: Image.Image) -> Path:
+    # Black and white, 1 bit a pixel: at 300 dpi a print needs no grey, and the file encodes
+    # in a third of the time of a greyscale one (which matters for a whole community).
+    mono = image.convert("1", dither=Image.Dither.NONE)
     with _atomic(path) as tmp:
-        image.save(tmp, format="PNG", dpi=(DPI, DPI), compress_level=1)
+        mono.save(tmp, format="PNG", dpi=(DPI, DPI), compress_level=1)
     return path
 
 
@@ -507,26 +666,16 @@ def _draw_card(
             path.lineTo(cx * mm, end_y * mm)
     canvas.drawPath(path, stroke=1, fill=0)
 
-    # The QR symbol: runs of dark modules in a row as one rectangle, in module units.
+    # The QR symbol, in module units: each run of dark modules in a row is one rectangle. The
+    # operators are written directly: reportlab's path object formats every number as a float
+    # in Python, which costs more than the rest of the card.
     n = len(matrix)
     module = QR_MM / n
     canvas.saveState()
     canvas.setFillGray(0)
     canvas.translate((x_mm + QR_LEFT_MM) * mm, (y_mm + (CARD_H_MM - QR_MM) / 2) * mm)
     canvas.scale(module * mm, module * mm)
-    qr = canvas.beginPath()
-    for r, cells in enumerate(matrix):
-        y = n - 1 - r
-        c = 0
-        while c < n:
-            if cells[c]:
-                start = c
-                while c < n and cells[c]:
-                    c += 1
-                qr.rect(start, y, c - start, 1)
-            else:
-                c += 1
-    canvas.drawPath(qr, stroke=0, fill=1)
+    canvas.addLiteral(_qr_operators(matrix))
     canvas.restoreState()
 
     width = TEXT_RIGHT_MM - TEXT_LEFT_MM
@@ -537,6 +686,25 @@ def _draw_card(
         canvas.drawString(
             (x_mm + TEXT_LEFT_MM) * mm, (y_mm + CARD_H_MM - line.baseline_mm) * mm, text
         )
+
+
+def _qr_operators(matrix: Sequence[Sequence[bool]]) -> str:
+    """PDF path operators filling the dark modules, one unit per module, origin bottom left."""
+    n = len(matrix)
+    ops: list[str] = []
+    for r, cells in enumerate(matrix):
+        y = n - 1 - r
+        c = 0
+        while c < n:
+            if cells[c]:
+                start = c
+                while c < n and cells[c]:
+                    c += 1
+                ops.append(f"{start} {y} {c - start} 1 re")
+            else:
+                c += 1
+    ops.append("f")
+    return "\n".join(ops)
 
 
 # --- the whole job -------------------------------------------------------------------------------
@@ -586,12 +754,9 @@ def print_passes(
 def _atomic(path: Path) -> Iterator[Path]:
     """A temporary path next to `path`, renamed over it when the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         yield tmp
-        tmp.chmod(0o644)  # mkstemp makes it private; printed passes are not secret
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -159,10 +159,21 @@ class _Unreadable(Exception):
 
 
 def _decode(data: bytes) -> tuple[str, str]:
-    """The text of a CSV file and a note on how it was decoded ('' for UTF-8)."""
+    """The text of a CSV file and a note on how it was decoded ('' for UTF-8).
+
+    UTF-8 first (with or without a BOM), then GB18030 (a superset of GBK, what Excel in China
+    writes). A file that is UTF-8 Chinese up to a bad byte is refused rather than read as
+    GB18030: that would turn every Chinese cell into other characters without a word.
+    """
     try:
         return data.decode("utf-8-sig"), ""
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as utf8_error:
+        before = data[: utf8_error.start].decode("utf-8-sig")
+        if sum(1 for c in before if ord(c) >= 0x800) >= _UTF8_EVIDENCE:
+            raise _Unreadable(
+                f"line {_line_of(data, utf8_error.start)}: bytes that are not UTF-8 in a file "
+                "that is UTF-8 before them (in Excel, save as \u201cCSV UTF-8\u201d again)"
+            ) from None
         try:
             return data.decode("gb18030"), "read as GBK/GB18030 text"
         except UnicodeDecodeError as gb_error:
@@ -171,6 +182,11 @@ def _decode(data: bytes) -> tuple[str, str]:
                 f"line {line}: bytes that are neither UTF-8 nor GBK/GB18030 text "
                 "(in Excel, save as \u201cCSV UTF-8\u201d)"
             ) from None
+
+
+# Characters of 3 UTF-8 bytes (all of CJK) before the first bad byte that make a file UTF-8:
+# GBK text almost never holds even one such valid sequence before its first non-UTF-8 byte.
+_UTF8_EVIDENCE = 2
 
 
 def _line_of(data: bytes, offset: int) -> int:
@@ -212,31 +228,31 @@ def _csv_rows(data: bytes) -> tuple[list[tuple[int, list[str]]], str]:
 
 
 def _xlsx_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """The cells of the first sheet as text, numbered from row 1."""
     import zipfile
 
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
+    # Broken workbooks fail in many ways: a bad zip, missing parts, bad XML (SyntaxError).
+    broken = (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, TypeError)
     # A file object, not the path: openpyxl refuses paths whose suffix is not an Excel one.
     with path.open("rb") as handle:
         try:
             workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
-        except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
+            try:
+                if not workbook.worksheets:
+                    return []
+                return [
+                    (number, [_cell_text(v) for v in values])
+                    for number, values in enumerate(
+                        workbook.worksheets[0].iter_rows(values_only=True), 1
+                    )
+                ]
+            finally:
+                workbook.close()
+        except (*broken, SyntaxError) as exc:
             raise _Unreadable(f"{path.name} is not a readable XLSX workbook ({exc})") from None
-        return _sheet_rows(workbook)
-
-
-def _sheet_rows(workbook: Any) -> list[tuple[int, list[str]]]:
-    try:
-        if not workbook.worksheets:
-            return []
-        sheet = workbook.worksheets[0]
-        return [
-            (number, [_cell_text(v) for v in values])
-            for number, values in enumerate(sheet.iter_rows(values_only=True), 1)
-        ]
-    finally:
-        workbook.close()
 
 
 def _cell_text(value: Any) -> str:

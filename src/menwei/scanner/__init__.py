@@ -16,7 +16,14 @@ from menwei.scanner.decoders import (
     build_cascade,
 )
 from menwei.scanner.manual import ManualEntryError, ManualQuery
-from menwei.scanner.pipeline import CameraPipeline, LineSource, ScannedCode, submit
+from menwei.scanner.pipeline import (
+    CameraPipeline,
+    LineSource,
+    ScannedCode,
+    from_manual,
+    from_wedge,
+    submit,
+)
 from menwei.scanner.sources import (
     CameraSource,
     CameraStatus,
@@ -48,6 +55,8 @@ __all__ = [
     "WedgeScan",
     "available_decoders",
     "build_cascade",
+    "from_manual",
+    "from_wedge",
     "parse_source",
     "submit",
 ]

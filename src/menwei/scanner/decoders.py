@@ -2,9 +2,10 @@
 
 zxing-cpp reads the most frames and is the fastest, so it goes first; when a frame yields nothing it
 is tried once more on a 2x upscale, which rescues symbols whose modules are under ~3.5 pixels.
-zbar (pyzbar) and OpenCV's detector are available as fallbacks, off by default: on webcam-like
-frames they add about a point of decode rate for several times the per-frame cost (see
-`scripts/bench_decode.py`).
+A 3x retry, zbar (pyzbar) and OpenCV's detector are available as configured fallbacks, off by
+default: on webcam-like frames zbar and OpenCV add nothing to zxing's rate at ten times its cost,
+and the 3x retry adds a few points at a p95 near the 15 ms budget, paid on every frame without a
+card (see `scripts/bench_decode.py`).
 
 Every decoder returns the decoded text verbatim. It is never stripped: a space is a legal base45
 character. zbar and OpenCV transcode byte data from a guessed charset, so their text is only taken
@@ -26,7 +27,7 @@ import numpy.typing as npt
 Image = npt.NDArray[np.uint8]
 
 DEFAULT_CASCADE: tuple[str, ...] = ("zxing", "zxing-2x")
-DECODER_NAMES: tuple[str, ...] = ("zxing", "zxing-2x", "zbar", "opencv")
+DECODER_NAMES: tuple[str, ...] = ("zxing", "zxing-2x", "zxing-3x", "zbar", "opencv")
 # The 2x retry pays off on small frames; on a 1280x720 frame the modules are already large
 # enough, and a 2560x1440 upscale would cost more than a camera frame.
 UPSCALE_MAX_PIXELS = 640 * 480
@@ -147,11 +148,11 @@ def _zbar_reason(exc: BaseException) -> str:
 
 
 def make_decoder(name: str) -> Decoder:
-    """A decoder by name: zxing, zxing-2x, zbar or opencv. Raises DecoderUnavailable."""
+    """A decoder by name (one of DECODER_NAMES). Raises DecoderUnavailable."""
     if name == "zxing":
         return ZxingDecoder()
-    if name == "zxing-2x":
-        return ZxingDecoder(upscale=2.0)
+    if name in ("zxing-2x", "zxing-3x"):
+        return ZxingDecoder(upscale=float(name[-2]))
     if name == "zbar":
         return ZbarDecoder()
     if name == "opencv":

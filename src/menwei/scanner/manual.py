@@ -50,10 +50,15 @@ def parse(raw: str) -> ManualQuery:
     """Parse what the volunteer typed; raise ManualEntryError when it is neither form."""
     text = unicodedata.normalize("NFKC", raw).strip()
     text = _ROOM_END.sub("", text)
-    text = _BUILDING.sub("-", text, count=1)
+    text, marked = _BUILDING.subn("-", text, count=1)
     text = _UNIT.sub("-", text, count=1)
     parts = [p for p in _SEPARATORS.split(text) if p]
-    if not parts or not all(_PART.fullmatch(p) for p in parts) or len(parts) > 3:
+    if (
+        not parts
+        or not all(_PART.fullmatch(p) for p in parts)
+        or len(parts) > 3
+        or (marked and len(parts) < 2)  # "3栋" alone: a building, no room
+    ):
         raise ManualEntryError(
             f"{raw!r}: type a household number (1203) or building-room (3-301, 3-2-301, 3栋301)"
         )

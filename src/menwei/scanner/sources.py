@@ -331,7 +331,7 @@ class CameraSource:
             lost, self._cap = self._cap, None
         if lost is not None:
             lost.release()
-        self._report("lost", f"{self.spec} lost: {reason}")
+        self._report("lost", f"{self.spec} unavailable: {reason}")
         attempt = 0
         while not stop.is_set():
             delay = self._backoff[min(attempt, len(self._backoff) - 1)]

@@ -12,13 +12,16 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 import qrcode
 import qrcode.constants
+
+if TYPE_CHECKING:
+    from menwei.core.printing import PrintedPass
 
 Image = npt.NDArray[np.uint8]
 
@@ -42,16 +45,45 @@ def qr_matrix(text: str, *, ec: str = "M", border: int = 4) -> Image:
     return np.where(dark, 0, 255).astype(np.uint8)
 
 
-def qr_card(text: str, *, ec: str = "M", module_px: int = 8, margin_modules: int = 6) -> Image:
-    """A white card holding the symbol, `module_px` pixels per module: a stand-in for a pass."""
+@dataclass(frozen=True)
+class Card:
+    """A card to hold up: its image, the text its symbol holds, and its width in modules."""
+
+    text: str
+    image: Image  # grey or BGR
+    modules: float  # modules across the whole card image, margins included
+    # Where the symbol is on the card: centre x, centre y, width, as fractions of the card's width
+    # and height (glare is aimed at it).
+    symbol: tuple[float, float, float] = (0.5, 0.5, 1.0)
+
+
+def qr_card(text: str, *, ec: str = "M", module_px: int = 8, margin_modules: int = 6) -> Card:
+    """A plain white card holding the symbol of `text` with a quiet margin."""
     matrix = qr_matrix(text, ec=ec, border=margin_modules)
     size = (matrix.shape[1] * module_px, matrix.shape[0] * module_px)
-    return np.asarray(cv2.resize(matrix, size, interpolation=cv2.INTER_NEAREST), dtype=np.uint8)
+    image = np.asarray(cv2.resize(matrix, size, interpolation=cv2.INTER_NEAREST), dtype=np.uint8)
+    across = float(matrix.shape[1])
+    return Card(text, image, across, (0.5, 0.5, (across - 2 * margin_modules) / across))
 
 
-def symbol_modules(text: str, *, ec: str = "M") -> int:
-    """Modules across the symbol itself (no quiet zone)."""
-    return int(qr_matrix(text, ec=ec, border=0).shape[0])
+def printed_card(printed: PrintedPass) -> Card:
+    """The pass exactly as `menwei passes` prints it (85 x 54 mm at 300 dpi)."""
+    from menwei.core.printing import module_pixels, render_pass_png
+    from menwei.core.printing import qr_matrix as printed_matrix
+
+    image = np.asarray(render_pass_png(printed).convert("L"), dtype=np.uint8)
+    n = len(printed_matrix(printed.code))
+    px = module_pixels(n)
+    h, w = image.shape
+    symbol = (0.5, 0.5, n * px / w)
+    import zxingcpp
+
+    for found in zxingcpp.read_barcodes(image):
+        pos = found.position
+        xs = [pos.top_left.x, pos.top_right.x, pos.bottom_right.x, pos.bottom_left.x]
+        ys = [pos.top_left.y, pos.top_right.y, pos.bottom_right.y, pos.bottom_left.y]
+        symbol = (sum(xs) / 4 / w, sum(ys) / 4 / h, (max(xs) - min(xs)) / w)
+    return Card(printed.code, image, w / px, symbol)
 
 
 @dataclass(frozen=True)
@@ -98,12 +130,15 @@ class Background:
 
 
 def _card_corners(
-    card_shape: tuple[int, ...], look: Look, card_modules: float
+    card_shape: tuple[int, ...],
+    look: Look,
+    card_modules: float,
+    frame_size: tuple[int, int] = FRAME_SIZE,
 ) -> npt.NDArray[np.float32]:
     """Where the card's corners land in the frame (float pixel coordinates)."""
     h, w = card_shape[:2]
     scale = look.module_px * card_modules / w  # frame pixels per card pixel
-    fw, fh = FRAME_SIZE
+    fw, fh = frame_size
     cx, cy = look.center[0] * fw, look.center[1] * fh
     pts = np.array(
         [[-w / 2, -h / 2, 0], [w / 2, -h / 2, 0], [w / 2, h / 2, 0], [-w / 2, h / 2, 0]],
@@ -115,25 +150,18 @@ def _card_corners(
     ry = np.array([[math.cos(ay), 0, math.sin(ay)], [0, 1, 0], [-math.sin(ay), 0, math.cos(ay)]])
     rz = np.array([[math.cos(az), -math.sin(az), 0], [math.sin(az), math.cos(az), 0], [0, 0, 1]])
     pts = pts @ (rz @ ry @ rx).T
-    focal = 700.0  # pixels: a ~50 degree horizontal field of view at 640 wide
+    focal = 700.0 * fw / 640  # pixels: a ~50 degree horizontal field of view
     depth = focal + pts[:, 2]
     x = cx + pts[:, 0] * focal / depth
     y = cy + pts[:, 1] * focal / depth
     return np.stack([x, y], axis=1).astype(np.float32)
 
 
-def compose(
-    card: Image,
-    look: Look,
-    background: Image,
-    rng: np.random.Generator,
-    *,
-    card_modules: float,
-) -> Image:
-    """A BGR frame: `card` (grey or BGR, `card_modules` modules wide) in front of `background`."""
+def compose(card: Card, look: Look, background: Image, rng: np.random.Generator) -> Image:
+    """A BGR frame: `card` in front of `background`, seen the way `look` says."""
     ss = 2  # supersample, then area-average down: no aliasing of the small modules
     fh, fw = background.shape[:2]
-    quad = _card_corners(card.shape, look, card_modules)
+    quad = _card_corners(card.image.shape, look, card.modules, (fw, fh))
     # Work only in the card's bounding box (even-aligned, so it halves exactly).
     x0 = max(int(np.floor(quad[:, 0].min())) - 2, 0) // 2 * 2
     y0 = max(int(np.floor(quad[:, 1].min())) - 2, 0) // 2 * 2
@@ -142,11 +170,12 @@ def compose(
     frame: npt.NDArray[Any] = background.astype(np.float32)
     if x1 - x0 >= 2 and y1 - y0 >= 2:
         bw, bh = x1 - x0, y1 - y0
-        h, w = card.shape[:2]
+        h, w = card.image.shape[:2]
         src = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
         dst = ((quad - np.array([x0, y0], np.float32)) * ss).astype(np.float32)
         matrix = cv2.getPerspectiveTransform(src, dst)
-        card_bgr = card if card.ndim == 3 else cv2.cvtColor(card, cv2.COLOR_GRAY2BGR)
+        img = card.image
+        card_bgr = img if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
         paper = card_bgr.astype(np.float32) * 0.82 + 30  # print is never pure black or white
         size = (bw * ss, bh * ss)
         warped = cv2.warpPerspective(paper, matrix, size, flags=cv2.INTER_LINEAR)
@@ -157,7 +186,7 @@ def compose(
         alpha = cv2.resize(mask, (bw, bh), interpolation=cv2.INTER_AREA)[..., None]
         roi = frame[y0:y1, x0:x1]
         frame[y0:y1, x0:x1] = small * alpha + roi * (1 - alpha)
-    return degrade(frame, look, rng, card_quad=quad)
+    return degrade(frame, look, rng, card_quad=quad, symbol=card.symbol)
 
 
 def degrade(
@@ -166,14 +195,20 @@ def degrade(
     rng: np.random.Generator,
     *,
     card_quad: npt.NDArray[Any] | None = None,
+    symbol: tuple[float, float, float] = (0.5, 0.5, 1.0),
 ) -> Image:
     """Apply the camera's faults to a frame (a float32 frame is changed in place)."""
     img: npt.NDArray[Any] = frame if frame.dtype == np.float32 else frame.astype(np.float32)
     if look.glare > 0:
         fh, fw = img.shape[:2]
         if card_quad is not None:
-            cx, cy = card_quad.mean(axis=0)
-            span = float(np.ptp(card_quad[:, 0]))
+            # The symbol's centre, by bilinear interpolation of the card's corners.
+            u, v, width = symbol
+            q = card_quad
+            cx, cy = (
+                (1 - u) * (1 - v) * q[0] + u * (1 - v) * q[1] + u * v * q[2] + (1 - u) * v * q[3]
+            )
+            span = float(np.ptp(card_quad[:, 0])) * width
         else:
             cx, cy, span = fw / 2, fh / 2, fw / 3
         gx = cx + rng.uniform(-0.25, 0.25) * span
@@ -206,27 +241,10 @@ def degrade(
     return out
 
 
-def modules_across(text: str, *, ec: str = "M", margin_modules: int = 6) -> float:
-    """Modules across a `qr_card` of `text`, quiet margin included."""
-    return float(symbol_modules(text, ec=ec) + 2 * margin_modules)
-
-
-def frame_of(
-    text: str,
-    look: Look = Look(),
-    *,
-    seed: int = 0,
-    ec: str = "M",
-    card: Image | None = None,
-    card_modules: float | None = None,
-) -> Image:
-    """One frame of `text`'s symbol (or of a given card image that holds it)."""
+def frame_of(card: Card, look: Look = Look(), *, seed: int = 0) -> Image:
+    """One BGR frame of `card` held up in front of the camera."""
     rng = np.random.default_rng(seed)
-    if card is None:
-        card = qr_card(text, ec=ec)
-        card_modules = modules_across(text, ec=ec)
-    assert card_modules is not None
-    return compose(card, look, Background(seed=seed).image(), rng, card_modules=card_modules)
+    return compose(card, look, Background(seed=seed).image(), rng)
 
 
 def random_look(rng: np.random.Generator, *, hard: bool = True) -> Look:
@@ -250,21 +268,35 @@ def random_look(rng: np.random.Generator, *, hard: bool = True) -> Look:
 @dataclass(frozen=True)
 class Sample:
     image: Image
-    expected: str  # the text the frame holds ("" for a frame without a code)
+    expected: str  # the text the frame holds
     look: Look
 
 
-def corpus(texts: Sequence[str], n: int, *, seed: int = 1, hard: bool = True) -> Iterator[Sample]:
-    """`n` degraded frames cycling through `texts`, reproducible from `seed`."""
+def corpus(
+    cards: Sequence[Card],
+    n: int,
+    *,
+    seed: int = 1,
+    hard: bool = True,
+    size: tuple[int, int] = FRAME_SIZE,
+) -> Iterator[Sample]:
+    """`n` degraded frames cycling through `cards`, reproducible from `seed`.
+
+    At a larger `size` the card is nearer in pixels by the same factor, as in a 720p camera.
+    """
     rng = np.random.default_rng(seed)
-    cards = {t: (qr_card(t), modules_across(t)) for t in texts}
-    backgrounds = [Background(seed=seed * 100 + i).image() for i in range(8)]
+    backgrounds = [Background(size, seed=seed * 100 + i).image() for i in range(8)]
+    scale = size[1] / FRAME_SIZE[1]
     for i in range(n):
-        text = texts[i % len(texts)]
-        card, across = cards[text]
+        card = cards[i % len(cards)]
         look = random_look(rng, hard=hard)
-        bg = backgrounds[i % len(backgrounds)]
-        yield Sample(compose(card, look, bg, rng, card_modules=across), text, look)
+        look = replace(
+            look,
+            module_px=look.module_px * scale,
+            blur_sigma=look.blur_sigma * scale,  # the same lens, more pixels
+            motion_px=look.motion_px * scale,
+        )
+        yield Sample(compose(card, look, backgrounds[i % len(backgrounds)], rng), card.text, look)
 
 
 # --- video -----------------------------------------------------------------------------------
@@ -272,12 +304,10 @@ def corpus(texts: Sequence[str], n: int, *, seed: int = 1, hard: bool = True) ->
 
 @dataclass(frozen=True)
 class Shot:
-    """One stretch of video: a card held up for `seconds`, or an empty view when `text` is None."""
+    """One stretch of video: a card held up for `seconds`, or an empty view when `card` is None."""
 
-    text: str | None
+    card: Card | None
     seconds: float
-    card: Image | None = None  # a printed pass image; default: a bare symbol of `text`
-    card_modules: float | None = None
 
 
 @dataclass(frozen=True)
@@ -311,16 +341,11 @@ def write_video(
     try:
         for shot in shots:
             total = max(round(shot.seconds * fps), 1)
-            if shot.text is None:
+            if shot.card is None:
                 for _ in range(total):
                     writer.write(degrade(bg, replace(look, glare=0.0), rng))
                     index += 1
                 continue
-            if shot.card is not None:
-                card, across = shot.card, shot.card_modules
-                assert across is not None
-            else:
-                card, across = qr_card(shot.text), modules_across(shot.text)
             first_full = index + slide
             for k in range(total):
                 # Slide in during the first `slide` frames and out during the last ones.
@@ -337,9 +362,9 @@ def write_video(
                     angle_deg=look.angle_deg + float(rng.normal(0, 0.8)),
                     motion_px=6.0 if 0 < offset < 1 else 0.0,
                 )
-                writer.write(compose(card, held, bg, rng, card_modules=across))
+                writer.write(compose(shot.card, held, bg, rng))
                 index += 1
-            truth.append((shot.text, first_full, index - slide - 1))
+            truth.append((shot.card.text, first_full, index - slide - 1))
     finally:
         writer.release()
     return VideoTruth(fps=fps, frames=index, presentations=truth)

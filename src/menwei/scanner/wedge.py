@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from menwei.core.passes import PREFIX as PASS_PREFIX
+
 ENTER_KEYS = frozenset({"\r", "\n", "enter"})
 
 
@@ -24,11 +26,16 @@ class WedgeScan:
 class WedgeDetector:
     """Tells a scanner's burst from a person's typing by the gaps between keys.
 
-    A burst is the run of keys before Enter in which no gap exceeds `max_gap_s` (a scanner that
-    stalls on a busy event loop stays one burst), whose mean gap is at most `max_mean_gap_s`
-    (scanners type a key every 1-20 ms, people every 100-300 ms, and no one sustains 30 ms over
-    six keys) and which has at least `min_length` characters. Keys arriving in one chunk with the
-    same timestamp, as a terminal may deliver them, count as a burst.
+    A burst is a run of at least `min_length` keys ended by Enter whose mean gap is at most
+    `max_mean_gap_s`: scanners type a key every 1-20 ms, people every 100-300 ms, and no one
+    sustains 30 ms over six keys. Keys arriving in one chunk with the same timestamp, as a
+    terminal may deliver them, count as a burst.
+
+    A gap longer than `max_gap_s` ends a run, with one exception: inside a run that is already
+    fast, a gap of up to `max_stall_s` is the event loop stalling (a database commit, a redraw)
+    while the scanner's keys queue up, and is left out of the mean. Keys a person typed just
+    before the scanner started are dropped when the burst holds `prefix` (the pass prefix "MW:"),
+    so they do not end up in front of the code.
     """
 
     def __init__(
@@ -38,12 +45,17 @@ class WedgeDetector:
         max_mean_gap_s: float = 0.03,
         min_length: int = 6,
         max_length: int = 512,
+        max_stall_s: float = 1.0,
+        prefix: str | None = PASS_PREFIX,
     ) -> None:
         self.max_gap_s = max_gap_s
         self.max_mean_gap_s = max_mean_gap_s
         self.min_length = min_length
         self.max_length = max_length
-        self._keys: list[tuple[str, float]] = []
+        self.max_stall_s = max_stall_s
+        self.prefix = prefix
+        # (character, time, the gap before it was a stall)
+        self._keys: list[tuple[str, float, bool]] = []
         self._overflow = False  # a burst longer than max_length is refused, never cut short
 
     def feed(self, key: str, at: float) -> WedgeScan | None:
@@ -56,24 +68,51 @@ class WedgeDetector:
         if len(key) != 1:
             self.reset()
             return None
-        if self._keys and at - self._keys[-1][1] > self.max_gap_s:
-            self.reset()  # a pause: whatever came before is not part of this burst
+        stalled = False
+        if self._keys:
+            gap = at - self._keys[-1][1]
+            if gap > self.max_gap_s:
+                if gap <= self.max_stall_s and self._fast(self._keys):
+                    stalled = True
+                else:
+                    self.reset()  # a pause: whatever came before is not part of this burst
         if len(self._keys) >= self.max_length:
             self._overflow = True
             self._keys = self._keys[-1:]
-        self._keys.append((key, at))
+        self._keys.append((key, at, stalled))
         return None
+
+    def _mean_gap(self, keys: list[tuple[str, float, bool]], end: float, end_stall: float) -> float:
+        """The mean gap over `keys` and the Enter at `end`, stalls left out."""
+        stalls = sum(keys[i][1] - keys[i - 1][1] for i in range(1, len(keys)) if keys[i][2])
+        return (end - keys[0][1] - stalls - end_stall) / len(keys)
+
+    def _fast(self, keys: list[tuple[str, float, bool]]) -> bool:
+        """Whether the run so far is a scanner's (three keys at least, at a scanner's pace)."""
+        if len(keys) < 3:
+            return False
+        return self._mean_gap(keys[:-1], keys[-1][1], 0.0) <= self.max_mean_gap_s
 
     def _enter(self, at: float) -> WedgeScan | None:
         keys, overflow = self._keys, self._overflow
         self.reset()
-        if overflow or len(keys) < self.min_length or at - keys[-1][1] > self.max_gap_s:
+        if overflow or not keys:
             return None
-        started = keys[0][1]
-        mean_gap = (at - started) / len(keys)  # len(keys) gaps, counting the one before Enter
-        if mean_gap > self.max_mean_gap_s:
+        gap = at - keys[-1][1]
+        end_stall = 0.0
+        if gap > self.max_gap_s:
+            if gap > self.max_stall_s or not self._fast(keys):
+                return None
+            end_stall = gap
+        if self.prefix:
+            start = "".join(k for k, _, _ in keys).find(self.prefix)
+            if start > 0:
+                keys = [(keys[start][0], keys[start][1], False), *keys[start + 1 :]]
+        if len(keys) < self.min_length:
             return None
-        return WedgeScan("".join(k for k, _ in keys), len(keys), started, at)
+        if self._mean_gap(keys, at, end_stall) > self.max_mean_gap_s:
+            return None
+        return WedgeScan("".join(k for k, _, _ in keys), len(keys), keys[0][1], at)
 
     @property
     def pending(self) -> int:

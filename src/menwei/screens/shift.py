@@ -1,0 +1,203 @@
+"""Signing in and handing over: every event carries the volunteer who was at the gate."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text as RichText
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Input, Static
+
+from menwei.core.shift import shift_summary
+from menwei.screens.base import GateModal
+from menwei.screens.desk import DeskError
+from menwei.screens.i18n import desk_error
+from menwei.screens.session import Session
+from menwei.screens.widgets import KeyBar
+
+OVERDUE_SHOWN = 5
+
+
+class SignInScreen(GateModal[str | None]):
+    """Sign in with a name, and a PIN where the committee set one. Cannot be skipped."""
+
+    CSS_PATH = "shift.tcss"
+    BINDINGS = [Binding("f10", "app.language", show=False)]
+
+    def __init__(self, session: Session, *, suggested: str | None = None) -> None:
+        super().__init__(session)
+        self.suggested = suggested
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("", id="signin-title", classes="dialog-title", markup=False)
+            yield Static("", id="signin-where", markup=False)
+            yield Input(id="signin-name", max_length=40)
+            yield Input(id="signin-pin", password=True, max_length=12)
+            yield Static("", id="signin-error", classes="dialog-error", markup=False)
+            yield KeyBar(self.session, [("Enter", "key.signin"), ("F10", "key.language")])
+
+    def on_mount(self) -> None:
+        name = self.query_one("#signin-name", Input)
+        if self.suggested:
+            name.value = self.suggested
+        self.query_one("#signin-pin", Input).display = False
+        self.relabel()
+        name.focus()
+
+    def relabel(self) -> None:
+        gate = self.session.gate
+        self.query_one("#signin-title", Static).update(self.t("signin.title"))
+        self.query_one("#signin-where", Static).update(
+            self.t("signin.where", community=gate.community_name, gate=gate.gate_name)
+        )
+        self.query_one("#signin-name", Input).placeholder = self.t("signin.name")
+        self.query_one("#signin-pin", Input).placeholder = self.t("signin.pin")
+        for bar in self.query(KeyBar):
+            bar.relabel()
+
+    @on(Input.Submitted, "#signin-name")
+    def _name_entered(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._try()
+
+    @on(Input.Submitted, "#signin-pin")
+    def _pin_entered(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._try()
+
+    def _try(self) -> None:
+        name = self.query_one("#signin-name", Input).value.strip()
+        pin_field = self.query_one("#signin-pin", Input)
+        error = self.query_one("#signin-error", Static)
+        if name and self.session.gate.needs_pin(name) and not pin_field.display:
+            pin_field.display = True
+            pin_field.focus()
+            error.update(self.t("signin.pin_please"))
+            return
+        try:
+            self.session.desk.sign_in(name, pin_field.value or None)
+        except DeskError as exc:
+            pin_field.value = ""
+            error.update(desk_error(self.session.lang, exc))
+            self.app.bell()
+            return
+        self.dismiss(name)
+
+
+class HandoverScreen(GateModal[str | None]):
+    """What is open now (households out, overdue ones), then the next volunteer signs in."""
+
+    CSS_PATH = "shift.tcss"
+    BINDINGS = [
+        Binding("escape", "cancel", show=False),
+        Binding("f2", "finish", show=False),
+        Binding("f10", "app.language", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog -wide"):
+            yield Static("", id="handover-title", classes="dialog-title", markup=False)
+            yield Static("", id="handover-summary", markup=False)
+            yield Static("", id="handover-next", markup=False)
+            yield Input(id="handover-name", max_length=40)
+            yield Input(id="handover-pin", password=True, max_length=12)
+            yield Static("", id="handover-error", classes="dialog-error", markup=False)
+            yield KeyBar(
+                self.session,
+                [
+                    ("Enter", "key.handover_go"),
+                    ("F2", "key.finish"),
+                    ("Esc", "key.cancel"),
+                    ("F10", "key.language"),
+                ],
+            )
+
+    def on_mount(self) -> None:
+        self.query_one("#handover-pin", Input).display = False
+        self.relabel()
+        self.query_one("#handover-name", Input).focus()
+
+    def relabel(self) -> None:
+        self.query_one("#handover-title", Static).update(self.t("handover.title"))
+        self.query_one("#handover-summary", Static).update(self._summary())
+        self.query_one("#handover-next", Static).update(self.t("handover.next"))
+        self.query_one("#handover-name", Input).placeholder = self.t("signin.name")
+        self.query_one("#handover-pin", Input).placeholder = self.t("signin.pin")
+        for bar in self.query(KeyBar):
+            bar.relabel()
+
+    def _summary(self) -> Table:
+        s = self.session
+        summary = shift_summary(s.gate, s.desk.operator)
+        c = summary.counts
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        since = f"{s.local(summary.started_at):%H:%M}" if summary.started_at else "-"
+        grid.add_row(self.t("handover.shift", name=summary.operator or "-", since=since))
+        grid.add_row(
+            self.t(
+                "handover.counts",
+                exits=c.exits,
+                entries=c.entries,
+                refusals=c.refusals,
+                overrides=c.overrides,
+                undone=c.undone,
+            )
+        )
+        overdue = summary.overdue
+        line = RichText(self.t("handover.out", count=len(summary.out_now)), style="bold")
+        if overdue:
+            line.append("  ")
+            line.append(self.t("handover.overdue", count=len(overdue)), style="bold white on red")
+        grid.add_row(line)
+        for entry in overdue[:OVERDUE_SHOWN]:
+            h = entry.household
+            grid.add_row(
+                RichText(
+                    self.t(
+                        "handover.overdue_row",
+                        number=h.number,
+                        where=s.w(h.address()),
+                        since=f"{s.local(entry.since):%H:%M}",
+                        minutes=entry.minutes_out,
+                    ),
+                    style="bold red",
+                )
+            )
+        if len(overdue) > OVERDUE_SHOWN:
+            grid.add_row(self.t("handover.more", count=len(overdue) - OVERDUE_SHOWN))
+        return grid
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        name = self.query_one("#handover-name", Input).value.strip()
+        pin_field = self.query_one("#handover-pin", Input)
+        error = self.query_one("#handover-error", Static)
+        if not name:
+            error.update(self.t("handover.name_needed"))
+            return
+        if self.session.gate.needs_pin(name) and not pin_field.display:
+            pin_field.display = True
+            pin_field.focus()
+            error.update(self.t("signin.pin_please"))
+            return
+        try:
+            self.session.desk.sign_in(name, pin_field.value or None)
+        except DeskError as exc:
+            pin_field.value = ""
+            error.update(desk_error(self.session.lang, exc))
+            self.app.bell()
+            return
+        self.dismiss(name)
+
+    def action_finish(self) -> None:
+        """End the shift with nobody taking over, and close the app."""
+        self.session.desk.sign_out()
+        self.app.exit()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,1 @@
+"""The community server: a FastAPI app over a storage interface (SQLite by default)."""

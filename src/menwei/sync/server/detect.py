@@ -1,0 +1,372 @@
+"""Anomaly detection and the household projection, inside the ingest transaction.
+
+Sequence anomalies (double exit, entry without exit) and where each household is come from one
+fold over the household's trips, re-run from the earliest point a batch touched. Event anomalies
+(overdue return, revoked pass used, exit outside the window, suspect clock) look at one event
+and the reference data in effect at its time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlite_utils import Database
+
+from menwei.core.clock import iso, parse_iso
+from menwei.core.policy import Policy, parse_policy
+from menwei.core.state import direction_of
+from menwei.sync.anomalies import (
+    EVENT_KINDS,
+    SEQUENCE_KINDS,
+    Trip,
+    anomaly_id,
+    fold_trips,
+    sort_key,
+)
+from menwei.sync.protocol import CLOCK_WARN_MS
+
+TRIP_KINDS = ("exit", "entry", "override", "register")
+_TRIP_SQL = "('exit', 'entry', 'override', 'register')"
+MAX_IDS_PER_CLOCK_ANOMALY = 50
+
+
+class AnomalyBook:
+    """Writes anomalies; every change takes the community's next `aseq`, so gates pull it."""
+
+    def __init__(self, db: Database, community_id: int, now: datetime) -> None:
+        self.db = db
+        self.community_id = community_id
+        self.now = iso(now)
+        self.changed = 0
+
+    def _next_aseq(self) -> int:
+        row = self.db.execute(
+            "update communities set anomaly_seq = anomaly_seq + 1 where community_id = ? "
+            "returning anomaly_seq",
+            [self.community_id],
+        ).fetchone()
+        self.changed += 1
+        return int(row[0])
+
+    def put(
+        self,
+        anomaly_id: str,
+        kind: str,
+        *,
+        household: int | None,
+        gate_id: str | None,
+        event_ids: Iterable[str],
+        detail: str,
+        sort_key: str | None = None,
+    ) -> None:
+        """Raise an anomaly (or open again one that was withdrawn); a no-op when it is open."""
+        row = self.db.execute(
+            "select status from anomalies where anomaly_id = ?", [anomaly_id]
+        ).fetchone()
+        if row is None:
+            self.db.execute(
+                "insert into anomalies (anomaly_id, community_id, aseq, kind, household, gate_id,"
+                " event_ids, detail, status, sort_key, detected_at, updated_at)"
+                " values (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
+                [
+                    anomaly_id,
+                    self.community_id,
+                    self._next_aseq(),
+                    kind,
+                    household,
+                    gate_id,
+                    json.dumps(list(event_ids)),
+                    detail,
+                    sort_key,
+                    self.now,
+                    self.now,
+                ],
+            )
+        elif row[0] == "withdrawn":
+            self.db.execute(
+                "update anomalies set status = 'open', aseq = ?, detail = ?, updated_at = ? "
+                "where anomaly_id = ?",
+                [self._next_aseq(), detail, self.now, anomaly_id],
+            )
+
+    def withdraw(self, anomaly_id: str, why: str) -> None:
+        self.db.execute(
+            "update anomalies set status = 'withdrawn', aseq = ?, updated_at = ?, "
+            "detail = detail || ? where anomaly_id = ? and status = 'open'",
+            [self._next_aseq(), self.now, f" | withdrawn: {why}", anomaly_id],
+        )
+
+    def clock(self, gate_id: str, day: str, event_id: str | None, detail: str) -> None:
+        """One suspect-clock anomaly per gate and day, listing (some of) its events."""
+        aid = anomaly_id("clock_suspect", gate_id, day)
+        row = self.db.execute(
+            "select event_ids, status from anomalies where anomaly_id = ?", [aid]
+        ).fetchone()
+        if row is None:
+            self.put(
+                aid,
+                "clock_suspect",
+                household=None,
+                gate_id=gate_id,
+                event_ids=[event_id] if event_id else [],
+                detail=detail,
+            )
+            return
+        ids: list[str] = json.loads(row[0])
+        if event_id is None or event_id in ids or len(ids) >= MAX_IDS_PER_CLOCK_ANOMALY:
+            return
+        ids.append(event_id)
+        self.db.execute(
+            "update anomalies set event_ids = ?, aseq = ?, updated_at = ? where anomaly_id = ?",
+            [json.dumps(ids), self._next_aseq(), self.now, aid],
+        )
+
+
+def _trip(row: Any) -> Trip:
+    return Trip(row[0], row[1], row[2], row[3], row[4])
+
+
+def resequence(
+    db: Database, community_id: int, household: int, from_key: str, book: AnomalyBook
+) -> None:
+    """Re-fold a household's trips from `from_key` on: its presence and sequence anomalies."""
+    wall, _, eid = from_key.partition("|")
+    not_annulled = (
+        "not exists (select 1 from events a where a.ref = e.event_id and a.kind = 'annul')"
+    )
+    prev = db.execute(
+        "select event_id, wall_time, kind, direction, gate_id from events e "
+        f"where community_id = ? and household = ? and kind in {_TRIP_SQL} "
+        f"and (wall_time, event_id) < (?, ?) and {not_annulled} "
+        "order by wall_time desc, event_id desc limit 1",
+        [community_id, household, wall, eid],
+    ).fetchone()
+    rows = db.execute(
+        "select event_id, wall_time, kind, direction, gate_id from events e "
+        f"where community_id = ? and household = ? and kind in {_TRIP_SQL} "
+        f"and (wall_time, event_id) >= (?, ?) and {not_annulled} "
+        "order by wall_time, event_id",
+        [community_id, household, wall, eid],
+    ).fetchall()
+    fold = fold_trips(household, _trip(prev) if prev else None, [_trip(r) for r in rows])
+    if fold.last is None:
+        db.execute(
+            "delete from presence where community_id = ? and household = ?",
+            [community_id, household],
+        )
+    else:
+        db.execute(
+            "insert into presence (community_id, household, state, since, gate_id, event_id) "
+            "values (?, ?, ?, ?, ?, ?) on conflict(community_id, household) do update set "
+            "state = excluded.state, since = excluded.since, gate_id = excluded.gate_id, "
+            "event_id = excluded.event_id",
+            [
+                community_id,
+                household,
+                fold.state,
+                fold.last.wall_time,
+                fold.last.gate_id,
+                fold.last.event_id,
+            ],
+        )
+    found = {f.anomaly_id for f in fold.findings}
+    for f in fold.findings:
+        book.put(
+            f.anomaly_id,
+            f.kind,
+            household=household,
+            gate_id=f.gate_id,
+            event_ids=f.event_ids,
+            detail=f.detail,
+            sort_key=f.sort_key,
+        )
+    marks = ", ".join("?" for _ in SEQUENCE_KINDS)
+    for (aid,) in db.execute(
+        "select anomaly_id from anomalies where community_id = ? and household = ? "
+        f"and kind in ({marks}) and status = 'open' and sort_key >= ?",
+        [community_id, household, *SEQUENCE_KINDS, from_key],
+    ).fetchall():
+        if aid not in found:
+            book.withdraw(aid, "a later sync brought events that explain it")
+
+
+@dataclass(frozen=True)
+class NewEventRow:
+    """What detection needs of an event just stored."""
+
+    event_id: str
+    gate_id: str
+    kind: str
+    direction: str | None
+    household: int | None
+    serial: int | None
+    reason: str | None
+    wall_time: str
+    ref: str | None
+    overdue: bool
+    clock_offset_ms: int | None
+    override_reason: str | None
+
+    @property
+    def key(self) -> str:
+        return sort_key(self.wall_time, self.event_id)
+
+
+class PolicyCache:
+    """Parsed policies by digest (parsing TOML for every exit would be wasteful)."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, Policy | None] = {}
+
+    def get(self, sha: str, text: str) -> Policy | None:
+        if sha not in self._parsed:
+            try:
+                self._parsed[sha] = parse_policy(text)
+            except Exception:  # a policy the server cannot read judges nothing
+                self._parsed[sha] = None
+        return self._parsed[sha]
+
+
+def _policy_at(
+    db: Database, community_id: int, wall_time: str, cache: PolicyCache
+) -> tuple[str, Policy] | None:
+    """The policy in effect at a time: the last adopted before it (else the first one)."""
+    row = (
+        db.execute(
+            "select sha256, body from ref_policies where community_id = ? and created_at <= ? "
+            "order by home_version desc limit 1",
+            [community_id, wall_time],
+        ).fetchone()
+        or db.execute(
+            "select sha256, body from ref_policies where community_id = ? "
+            "order by home_version limit 1",
+            [community_id],
+        ).fetchone()
+    )
+    if row is None:
+        return None
+    policy = cache.get(row[0], row[1])
+    return None if policy is None else (row[0], policy)
+
+
+def event_anomalies(
+    db: Database,
+    community_id: int,
+    rows: list[NewEventRow],
+    book: AnomalyBook,
+    *,
+    received_at: datetime,
+    policies: PolicyCache,
+) -> None:
+    """The anomalies each new event raises by itself, and what annuls withdraw."""
+    future_limit = iso(received_at + timedelta(milliseconds=CLOCK_WARN_MS))
+    for r in rows:
+        if r.kind == "annul" and r.ref:
+            marks = ", ".join("?" for _ in EVENT_KINDS)
+            for (aid,) in db.execute(
+                f"select anomaly_id from anomalies where community_id = ? and kind in ({marks}) "
+                "and status = 'open' and event_ids = ?",
+                [community_id, *EVENT_KINDS, json.dumps([r.ref])],
+            ).fetchall():
+                book.withdraw(aid, "the event was annulled")
+        if r.kind == "entry" and r.overdue:
+            book.put(
+                anomaly_id("overdue_return", r.event_id),
+                "overdue_return",
+                household=r.household,
+                gate_id=r.gate_id,
+                event_ids=[r.event_id],
+                detail=f"household {r.household} came back late at {r.gate_id} {r.wall_time}",
+                sort_key=r.key,
+            )
+        _revoked(db, community_id, r, book)
+        if direction_of(r.kind, r.direction) == "exit":
+            _outside_window(db, community_id, r, book, policies)
+        offset = r.clock_offset_ms
+        if (offset is not None and abs(offset) > CLOCK_WARN_MS) or r.wall_time > future_limit:
+            why = (
+                f"clock offset {offset / 1000:+.0f} s"
+                if offset is not None and abs(offset) > CLOCK_WARN_MS
+                else f"event time {r.wall_time} is ahead of the server's {iso(received_at)}"
+            )
+            book.clock(
+                r.gate_id,
+                r.wall_time[:10],
+                r.event_id,
+                f"gate {r.gate_id}: events on {r.wall_time[:10]} carry a suspect time ({why})",
+            )
+
+
+def _revoked(db: Database, community_id: int, r: NewEventRow, book: AnomalyBook) -> None:
+    if r.household is None:
+        return
+    if r.kind == "deny" and r.reason == "revoked":
+        detail = f"household {r.household}: revoked pass (serial {r.serial}) refused at {r.gate_id}"
+    elif r.kind in ("exit", "entry", "override") and r.serial is not None:
+        row = db.execute(
+            "select max(min_serial), max(revoked_at) from revocation_history "
+            "where community_id = ? and household = ? and revoked_at <= ? and min_serial > ?",
+            [community_id, r.household, r.wall_time, r.serial],
+        ).fetchone()
+        if row is None or row[0] is None:
+            return
+        detail = (
+            f"household {r.household}: pass serial {r.serial} let through at {r.gate_id} "
+            f"{r.wall_time}, after it was revoked ({row[1]}); the gate did not know yet"
+        )
+    else:
+        return
+    book.put(
+        anomaly_id("revoked_pass_used", r.event_id),
+        "revoked_pass_used",
+        household=r.household,
+        gate_id=r.gate_id,
+        event_ids=[r.event_id],
+        detail=detail,
+        sort_key=r.key,
+    )
+
+
+def _outside_window(
+    db: Database, community_id: int, r: NewEventRow, book: AnomalyBook, policies: PolicyCache
+) -> None:
+    if r.household is None:
+        return
+    if r.kind == "override":
+        if r.reason != "outside_window":
+            return
+        detail = (
+            f"household {r.household} let out at {r.gate_id} {r.wall_time} outside its window "
+            f"by override ({r.override_reason or '?'})"
+        )
+    else:
+        found = _policy_at(db, community_id, r.wall_time, policies)
+        hh = db.execute(
+            "select building_group, category from ref_households "
+            "where community_id = ? and household = ? and deleted = 0",
+            [community_id, r.household],
+        ).fetchone()
+        if found is None or hh is None:
+            return
+        sha, policy = found
+        status = policy.window_status(hh[0], hh[1], parse_iso(r.wall_time))
+        if not status.has_windows or status.open_now is not None:
+            return
+        local = policy.local(parse_iso(r.wall_time))
+        detail = (
+            f"household {r.household} (group {hh[0]}) went out at {r.gate_id} {local:%Y-%m-%d %H:%M}"
+            f" local time; the policy in effect then (sha256 {sha[:12]}) had no window open"
+        )
+    book.put(
+        anomaly_id("exit_outside_window", r.event_id),
+        "exit_outside_window",
+        household=r.household,
+        gate_id=r.gate_id,
+        event_ids=[r.event_id],
+        detail=detail,
+        sort_key=r.key,
+    )

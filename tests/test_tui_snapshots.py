@@ -1,0 +1,129 @@
+"""Snapshots of every screen of the gate app, in Chinese and English, at 80x24 and 120x40.
+
+The clock is frozen (the community fixture's), the cursor does not blink, and no timer shows a
+value that moves while the clock stands still. Review changes with the HTML report before
+accepting them with `--snapshot-update`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import pytest
+from textual.pilot import Pilot
+
+from conftest import Community
+from tui_helpers import forged, gate_app, scan, steady_cursor, type_text  # noqa: F401
+
+SIZES = [(80, 24), (120, 40)]
+LANGS = ["zh", "en"]
+
+Setup = Callable[[Community, Pilot[None]], Awaitable[None]]
+
+
+async def idle(c: Community, pilot: Pilot[None]) -> None:
+    await scan(pilot, c.codes[1203])
+    await pilot.press("escape")
+
+
+async def green(c: Community, pilot: Pilot[None]) -> None:
+    await scan(pilot, c.codes[1203])
+
+
+async def amber(c: Community, pilot: Pilot[None]) -> None:
+    await scan(pilot, c.codes[1203])
+    await pilot.press("escape")
+    await pilot.press("f2")
+    await scan(pilot, c.codes[1203])
+
+
+async def red(c: Community, pilot: Pilot[None]) -> None:
+    await scan(pilot, forged(c.codes[1204]))
+
+
+async def override(c: Community, pilot: Pilot[None]) -> None:
+    await amber(c, pilot)
+    await pilot.press("f3")
+
+
+async def lookup(c: Community, pilot: Pilot[None]) -> None:
+    await pilot.press("f5")
+    await type_text(pilot, "3-301")
+
+
+async def undo(c: Community, pilot: Pilot[None]) -> None:
+    await scan(pilot, c.codes[2101])
+    await pilot.press("f4")
+
+
+async def signin(c: Community, pilot: Pilot[None]) -> None:
+    await pilot.pause()
+
+
+async def handover(c: Community, pilot: Pilot[None]) -> None:
+    await _two_out_one_late(c, pilot)
+    await pilot.press("f8")
+
+
+async def board(c: Community, pilot: Pilot[None]) -> None:
+    await _two_out_one_late(c, pilot)
+    await pilot.press("f6")
+
+
+async def log(c: Community, pilot: Pilot[None]) -> None:
+    await _two_out_one_late(c, pilot)
+    await pilot.press("f7")
+
+
+async def help_(c: Community, pilot: Pilot[None]) -> None:
+    await pilot.press("f1")
+
+
+async def _two_out_one_late(c: Community, pilot: Pilot[None]) -> None:
+    c.set_policy(
+        'timezone = "Asia/Shanghai"\nmax_time_out = "2h"\n'
+        '[[windows]]\ngroups = ["3", "5"]\nstart = "08:00"\nend = "16:00"\n'
+        '[[windows]]\ngroups = ["8"]\nstart = "14:00"\nend = "15:00"\n'
+    )
+    await scan(pilot, c.codes[1203])
+    c.clock.advance(timedelta(hours=2, minutes=30))
+    await scan(pilot, c.codes[2101])
+    await pilot.press("escape")
+
+
+SCREENS: dict[str, Setup] = {
+    "scan_idle": idle,
+    "scan_green": green,
+    "scan_amber": amber,
+    "scan_red": red,
+    "override": override,
+    "lookup": lookup,
+    "undo": undo,
+    "signin": signin,
+    "handover": handover,
+    "board": board,
+    "log": log,
+    "help": help_,
+}
+
+
+@pytest.mark.usefixtures("steady_cursor")
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_screen(
+    community: Community,
+    snap_compare: Callable[..., bool],
+    screen: str,
+    lang: str,
+    size: tuple[int, int],
+) -> None:
+    app = gate_app(community, lang=lang, operator=None if screen == "signin" else "王阿姨")
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.pause()
+        await SCREENS[screen](community, pilot)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
