@@ -227,7 +227,10 @@ class World:
 
     def add_gate(self, name: str, clock: FrozenClock | None = None) -> Gate:
         gate = make_gate(
-            self.root / f"gate-{name}", self.server.url, self.server.token(name), clock or self.clock
+            self.root / f"gate-{name}",
+            self.server.url,
+            self.server.token(name),
+            clock or self.clock,
         )
         self.gates.append(gate)
         return gate

@@ -94,7 +94,9 @@ def test_enroll_sync_exit_codes_revoke_and_anomalies(
 def test_not_enrolled_and_bad_addresses(tmp_path: Path) -> None:
     result = run(tmp_path / "nowhere", "sync")
     assert result.exit_code == 1 and "not enrolled" in result.output
-    assert json.loads(run(tmp_path / "nowhere", "sync", "--json").output)["outcome"] == "not_enrolled"
+    assert (
+        json.loads(run(tmp_path / "nowhere", "sync", "--json").output)["outcome"] == "not_enrolled"
+    )
     bad = run(tmp_path / "g", "enroll", "ftp://x", "t" * 30)
     assert bad.exit_code == 1 and "not a server address" in bad.output
     down = run(tmp_path / "g", "enroll", f"http://127.0.0.1:{free_port()}", "t" * 30)
@@ -190,7 +192,9 @@ def test_the_walkthrough_over_tls_with_a_pinned_certificate(tmp_path: Path) -> N
         states = []
         for gate in (a, b):
             s = Store.open(gate / "menwei.db")
-            states.append({r["household"]: r["state"] for r in s.query("select * from household_state")})
+            states.append(
+                {r["household"]: r["state"] for r in s.query("select * from household_state")}
+            )
             s.close()
         assert states == [{1203: "in"}, {1203: "in"}]
     finally:

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from menwei.core.clock import FrozenClock
+from menwei.sync.bundle import export_bundle, import_bundle
 from menwei.sync.client import SyncClient, SyncOffline, build_batch
 from menwei.sync.credentials import Credentials
 from sync_helpers import (
+    COMMUNITY,
     NUMBERS,
     FaultyTransport,
     Gate,
@@ -36,7 +38,9 @@ def w(tmp_path: Path) -> Iterator[World]:
         yield w
 
 
-def scan_many(gate: Gate, codes: dict[int, str], n: int, step: timedelta = timedelta(seconds=20)) -> None:
+def scan_many(
+    gate: Gate, codes: dict[int, str], n: int, step: timedelta = timedelta(seconds=20)
+) -> None:
     for number, _ in zip(cycle(NUMBERS), range(n), strict=False):
         assert gate.scan(codes[number], step=step).recorded
 
@@ -142,7 +146,9 @@ def test_the_server_killed_mid_batch_and_restarted(tmp_path: Path, die_after: in
 
 
 @pytest.mark.parametrize("writes_after_restore", [True, False])
-def test_a_gate_restored_from_an_old_copy(w: World, tmp_path: Path, writes_after_restore: bool) -> None:
+def test_a_gate_restored_from_an_old_copy(
+    w: World, tmp_path: Path, writes_after_restore: bool
+) -> None:
     a, b = w.add_gate("A"), w.add_gate("B")
     a.scan(w.codes[1203]), a.scan(w.codes[1204])
     a.sync()
@@ -175,3 +181,29 @@ def test_a_gate_restored_from_an_old_copy(w: World, tmp_path: Path, writes_after
     assert w.kinds() == ["seq_reuse"]
     assert after.event_id in w.server_event_ids()
     assert a.state() == b.state() == presence_states(w.server)
+
+
+def test_a_replaced_laptops_usb_bundle_after_re_enrollment(w: World, tmp_path: Path) -> None:
+    old = w.add_gate("A")
+    old.scan(w.codes[1203]), old.scan(w.codes[1203])
+    old.sync()
+    out = old.scan(w.codes[1204])  # never synced: only on the stick
+    stick = tmp_path / "a.menwei"
+    export_bundle(old.home, stick, now=w.clock.now())
+    old.close()
+    w.gates.remove(old)
+    # The laptop breaks; a new one is enrolled as the same gate, then the stick is imported.
+    new = make_gate(tmp_path / "new", w.server.url, w.server.token("A"), w.clock)
+    w.gates.append(new)
+    assert (new.service.gate_id, new.service.epoch) == ("c4201-g1", 2)
+    fresh = new.scan(w.codes[2101])
+    new.sync()
+    result = import_bundle(w.server.storage, COMMUNITY, stick, now=w.clock.now())
+    assert (result.inserted, result.duplicates, result.rejected) == (1, 0, [])
+    b = w.add_gate("B")
+    new.sync()
+    ids = w.server_event_ids()
+    assert len(ids) == len(set(ids)) == 4 and {out.event_id, fresh.event_id} <= set(ids)
+    assert new.state() == b.state() == presence_states(w.server)
+    assert presence_states(w.server) == {1203: "in", 1204: "out", 2101: "out"}
+    assert w.anomalies() == set()

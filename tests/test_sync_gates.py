@@ -43,8 +43,9 @@ def let_in(gate: Gate, code: str) -> list[str]:
     refused = gate.scan(code, direction="entry")
     assert refused.reason == "already_in"
     assert refused.event_id is not None
-    done = gate.service.override(refused.event_id, reason="other", note="out via the other gate",
-                                 operator="t")
+    done = gate.service.override(
+        refused.event_id, reason="other", note="out via the other gate", operator="t"
+    )
     assert done.recorded and done.event_id is not None
     return [refused.event_id, done.event_id]
 
@@ -73,7 +74,7 @@ def test_out_at_one_gate_in_at_the_other_while_both_offline(w: World, first: str
     out = a.scan(w.codes[1203])
     assert out.reason == "ok" and out.direction == "exit"
     back = let_in(b, w.codes[1203])
-    for g in ([a, b] if first == "exit gate" else [b, a]):
+    for g in [a, b] if first == "exit gate" else [b, a]:
         g.sync()
     for g in (a, b):
         g.sync()
@@ -99,6 +100,20 @@ def test_double_exit_at_two_gates_is_kept_as_an_anomaly(w: World) -> None:
     for g in (a, b):
         rows = g.store.query("select kind, event_ids from anomalies where status = 'open'")
         assert [r["kind"] for r in rows] == ["double_exit"]
+
+
+def test_an_undone_exit_counts_nowhere(w: World) -> None:
+    a, b = w.add_gate("A"), w.add_gate("B")
+    mistaken = a.scan(w.codes[1204])
+    w.clock.advance(timedelta(seconds=30))
+    a.service.annul_last(operator="t")
+    b.sync()
+    real = b.scan(w.codes[1204])  # B lets it out for real, before hearing of A's scan
+    a.sync(), b.sync(), a.sync()
+    assert w.anomalies() == set(), "an annulled exit makes no double exit"
+    assert agree(w) == {1204: "out"}
+    assert w.server.storage.presence(COMMUNITY)[1204].event_id == real.event_id
+    assert mistaken.event_id in w.server_event_ids()
 
 
 def test_three_gates_with_overlapping_offline_periods(w: World) -> None:
@@ -246,6 +261,19 @@ def test_reference_deltas_tombstones_and_a_snapshot_when_too_far_behind(w: World
     assert b.service.household(4401) is not None and b.service.household(3301) is None
     a.sync(), b.sync()
     assert agree(w) == {4401: "out"}
+
+
+def test_a_gate_far_behind_takes_a_snapshot(w: World) -> None:
+    a, b = w.add_gate("A"), w.add_gate("B")
+    for number in (1203, 1204, 2101, 1203):
+        a.scan(w.codes[number])
+    a.sync()
+    b.scan(w.codes[3301])
+    result = b.sync(snapshot_lag=3)
+    assert result.snapshot and result.pushed == 1
+    a.sync()
+    assert agree(w) == {1203: "in", 1204: "out", 2101: "out", 3301: "out"}
+    assert b.store.one("select count(*) as n from remote_events") == {"n": 4}
 
 
 def test_the_status_bar(w: World) -> None:

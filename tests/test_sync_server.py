@@ -68,7 +68,10 @@ def test_missing_wrong_and_revoked_tokens(w: World) -> None:
     wrong = post(w, b"{}", "x" * 43)
     assert wrong.status_code == 401 and wrong.json()["error"] == "unauthorized"
     for path in ("/v1/events", "/v1/reference", "/v1/snapshot", "/v1/anomalies", "/v1/status"):
-        assert httpx.get(w.server.url + path, headers={"Authorization": "Basic abc"}).status_code == 401
+        assert (
+            httpx.get(w.server.url + path, headers={"Authorization": "Basic abc"}).status_code
+            == 401
+        )
     a.scan(w.codes[1203])
     a.sync()
     w.server.storage.revoke_gate(COMMUNITY, "A", now=w.clock.now())
@@ -120,7 +123,9 @@ def test_oversized_and_malformed_bodies(w: World) -> None:
     assert len(bomb) < 64 * 1024
     r = post(w, bomb, token, **{"Content-Encoding": "gzip"})
     assert r.status_code == 413
-    assert post(w, b"not gzip", token, **{"Content-Encoding": "gzip"}).json()["error"] == "malformed"
+    assert (
+        post(w, b"not gzip", token, **{"Content-Encoding": "gzip"}).json()["error"] == "malformed"
+    )
     assert post(w, b"{}", token, **{"Content-Encoding": "br"}).status_code == 415
     for body in (b"{not json", b'{"epoch": 1, "from_seq": 1, "head_seq": 0, "events": 5}', b"[]"):
         r = post(w, body, token)
@@ -150,7 +155,10 @@ def test_what_cannot_be_accepted_is_kept_with_the_reason(w: World) -> None:
     ev[3].body["operator"] = "edited afterwards"  # the hash no longer matches the body
     result = push(w, a, batch)
     assert result["inserted"] == 2 and result["acked_through_seq"] == 4
-    assert [(r["seq"], r["reason"]) for r in result["rejected"]] == [(2, "invalid"), (4, "bad_hash")]
+    assert [(r["seq"], r["reason"]) for r in result["rejected"]] == [
+        (2, "invalid"),
+        (4, "bad_hash"),
+    ]
     assert push(w, a, batch)["duplicates"] == 4, "a retry of refused events refuses nothing new"
     assert w.kinds() == ["chain_break"]
     rows = w.server.storage.rejected(COMMUNITY)

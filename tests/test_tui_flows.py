@@ -11,8 +11,9 @@ from conftest import Community
 from menwei.core.policy import Policy
 from menwei.screens.board import BoardScreen
 from menwei.screens.dialogs import LookupScreen, OverrideScreen, UndoScreen
+from menwei.screens.feed import FeedStatus
 from menwei.screens.log import LogScreen
-from menwei.screens.messages import CodeScanned
+from menwei.screens.messages import CameraChanged, CodeScanned
 from menwei.screens.shift import HandoverScreen, SignInScreen
 from menwei.screens.widgets import KeyBar, StatusBar
 from tui_helpers import (  # noqa: F401 - fixtures
@@ -383,6 +384,18 @@ async def test_out_now_board_puts_overdue_first(community: Community) -> None:
         assert str(first[0]) == "1203" and "超时" in str(first[4])
         groups = app.screen.query_one("#board-groups", DataTable)
         assert groups.row_count == 3
+
+
+async def test_status_bar_shows_the_sync_state_and_the_camera(community: Community) -> None:
+    app = gate_app(community, sync_status=lambda: "12 条待传")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        status = plain(app.scan_screen.query_one(StatusBar))
+        assert "同步:12 条待传" in status and "摄像头:无" in status
+        assert "测试小区" in status and "王阿姨" in status and "11-24 10:00" in status
+        app.post_message(CameraChanged(FeedStatus("open", "camera 0", 29.7)))
+        await pilot.pause()
+        assert "摄像头:30帧/秒" in plain(app.scan_screen.query_one(StatusBar))
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])

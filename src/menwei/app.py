@@ -96,9 +96,7 @@ class GateApp(App[None]):
     # --- areas and dialogs ----------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("area", "help", "handover") and isinstance(self.screen, ModalScreen):
-            return False
-        return True
+        return not (action in ("area", "help", "handover") and isinstance(self.screen, ModalScreen))
 
     async def action_area(self, area: str) -> None:
         if area in AREAS:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text as RichText
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -33,7 +34,7 @@ class OverrideScreen(GateModal[OverrideChoice | None]):
     """Why a refused household may go through anyway: one of the policy's reasons, with words."""
 
     CSS_PATH = "dialogs.tcss"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", show=False),
         *[Binding(str(n), f"pick({n})", show=False) for n in range(1, 10)],
     ]
@@ -128,7 +129,7 @@ class UndoScreen(GateModal[bool]):
     """Shows the record an undo would cancel and asks before cancelling it."""
 
     CSS_PATH = "dialogs.tcss"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "answer(True)", show=False),
         Binding("escape", "answer(False)", show=False),
     ]
@@ -176,7 +177,7 @@ class LookupScreen(GateModal[int | None]):
     """Find a household by number or building-room, when the pass is not at hand."""
 
     CSS_PATH = "dialogs.tcss"
-    BINDINGS = [Binding("escape", "cancel", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", show=False)]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -250,7 +251,7 @@ class PresentScreen(GateModal[int | None]):
     """The demo's simulated camera: which household's printed pass to hold up to it."""
 
     CSS_PATH = "dialogs.tcss"
-    BINDINGS = [Binding("escape", "cancel", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", show=False)]
 
     def __init__(self, session: Session, presenter: Presenter) -> None:
         super().__init__(session)
@@ -302,7 +303,7 @@ class HelpScreen(GateModal[None]):
     """Every key and what it does, in the current language."""
 
     CSS_PATH = "dialogs.tcss"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", show=False),
         Binding("f1", "close", show=False),
         Binding("enter", "close", show=False),

@@ -60,10 +60,9 @@ class KeyGate(Generic[T]):
         self, item: T, *, char: str | None, enter: bool, at: float, text_field: bool
     ) -> Outcome[T]:
         """One key event: its printable character (None for F-keys, arrows...), or Enter."""
-        if self._held and at - self._held[-1][2] > self.hold_s:
-            stale = self._release()  # the flush timer has not run yet: hand them on first
-        else:
-            stale = []
+        # The flush timer has not run yet: hand the held keys on first.
+        late = bool(self._held) and at - self._held[-1][2] > self.hold_s
+        stale = self._release() if late else []
         if enter:
             burst = self.detector.feed("enter", at)
             code = self._held_pass(at) if text_field else burst.text if burst else None

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import time
+from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text as RichText
 from textual import events
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from menwei.core.clock import parse_iso
@@ -33,7 +34,7 @@ TALL = 34  # rows from which the verdict's words get a taller band
 class ScanScreen(GateScreen):
     CSS_PATH = "scan.tcss"
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f2", "toggle_direction", show=False),
         Binding("f3", "override", show=False),
         Binding("f4", "undo", show=False),
@@ -108,16 +109,17 @@ class ScanScreen(GateScreen):
     def present_decision(self, decision: Decision, seen_at: float | None = None) -> None:
         self.shown_at = self.session.mono()
         self.panel.show(decision, self.remaining())
-        for bar in self.query(StatusBar):
-            bar.refresh_status()
         self.ring(decision.verdict)
         self.refresh_next()
-        self.refresh_recent()
-        if seen_at is not None:
-            self.call_after_refresh(self._rendered, seen_at)
+        # The verdict goes to the screen first; the lines below it follow in the next frame.
+        self.call_after_refresh(self._rendered, seen_at)
 
-    def _rendered(self, seen_at: float) -> None:
-        self.latencies_ms.append((time.monotonic() - seen_at) * 1000)
+    def _rendered(self, seen_at: float | None) -> None:
+        if seen_at is not None:
+            self.latencies_ms.append((time.monotonic() - seen_at) * 1000)
+        for bar in self.query(StatusBar):
+            bar.refresh_status()
+        self.refresh_recent()
 
     def ring(self, verdict: str) -> None:
         """One bell for green, two for amber, three for red."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.table import Table
 from rich.text import Text as RichText
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
@@ -24,7 +26,7 @@ class SignInScreen(GateModal[str | None]):
     """Sign in with a name, and a PIN where the committee set one. Cannot be skipped."""
 
     CSS_PATH = "shift.tcss"
-    BINDINGS = [Binding("f10", "app.language", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("f10", "app.language", show=False)]
 
     def __init__(self, session: Session, *, suggested: str | None = None) -> None:
         super().__init__(session)
@@ -91,7 +93,7 @@ class HandoverScreen(GateModal[str | None]):
     """What is open now (households out, overdue ones), then the next volunteer signs in."""
 
     CSS_PATH = "shift.tcss"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", show=False),
         Binding("f2", "finish", show=False),
         Binding("f10", "app.language", show=False),

@@ -125,7 +125,8 @@ class VerdictPanel(Vertical):
         desk = s.desk
         if desk.overridable():
             parts.append(s.t("hint.override"))
-            parts.append(s.t("hint.override_count", count=desk.override_count()))
+            if desk.override_headcount is not None:
+                parts.append(s.t("hint.override_count", count=desk.override_count()))
         elif d.kind == "deny" and d.verdict == "red":
             parts.append(s.t("hint.call_committee"))
         if desk.amendable():

@@ -13,7 +13,7 @@ agree on the state they are about.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from menwei.core.state import direction_of
@@ -127,7 +127,7 @@ def fold_trips(household: int, before: Trip | None, trips: Sequence[Trip]) -> Fo
 
 
 def expected_sequence_anomalies(
-    trips_by_household: dict[int, Iterable[Trip]],
+    trips_by_household: Mapping[int, Iterable[Trip]],
 ) -> set[tuple[str, tuple[str, ...]]]:
     """The sequence anomalies of a whole log (for checks): {(kind, event ids)}."""
     found: set[tuple[str, tuple[str, ...]]] = set()

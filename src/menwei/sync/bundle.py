@@ -142,6 +142,16 @@ def read_bundle(path: Path) -> dict[str, Any]:
     return doc
 
 
+def _verified(public_hex: str, doc: dict[str, Any]) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex)).verify(
+            bytes.fromhex(str(doc.get("signature", ""))), _digest(doc)
+        )
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
 def import_bundle(
     storage: ServerStorage, community_id: int, path: Path, *, now: datetime
 ) -> ImportResult:
@@ -153,18 +163,14 @@ def import_bundle(
             f"community {community_id}."
         )
     gate_id = str(doc.get("gate_id"))
-    public = storage.gate_public_key(community_id, gate_id)
-    if public is None:
+    keys = storage.gate_public_keys(community_id, gate_id)
+    if not keys:
         raise MenweiError(f"{path} is from gate {gate_id}, which this server does not know.")
-    try:
-        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public)).verify(
-            bytes.fromhex(str(doc.get("signature", ""))), _digest(doc)
-        )
-    except (InvalidSignature, ValueError):
+    if not any(_verified(key, doc) for key in keys):
         raise MenweiError(
             f"{path} does not carry a valid signature of gate {gate_id}: it was altered or "
             "is not from that gate. Nothing was imported."
-        ) from None
+        )
     result = ImportResult(gate_id)
     try:
         batches = [PushBatch.model_validate(b) for b in doc.get("batches", [])]

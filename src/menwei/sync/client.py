@@ -14,6 +14,7 @@ import secrets
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -48,6 +49,8 @@ from menwei.sync.protocol import (
 )
 
 M = TypeVar("M", bound=BaseModel)
+# Further behind than this many events, a gate takes a snapshot rather than every event.
+SNAPSHOT_LAG = 100_000
 
 __all__ = [
     "NotEnrolled",
@@ -149,7 +152,7 @@ class SyncClient:
             ) from None
         except httpx.HTTPError as exc:
             raise SyncError(f"Talking to {self.url} failed: {_reason(exc)}") from None
-        self.bytes_received += len(response.content)
+        self.bytes_received += response.num_bytes_downloaded
         if response.status_code < 400:
             return response
         try:
@@ -202,8 +205,10 @@ class SyncClient:
         offset = parse_iso(status.server_time) - middle
         return status, round(offset.total_seconds() * 1000)
 
-    def push(self, batch: PushBatch) -> PushResult:
-        body = gzip_bytes(batch.model_dump_json().encode("utf-8"))
+    def push(self, batch: PushBatch | bytes, *, compressed: bool = False) -> PushResult:
+        """Send a batch (a model, or its JSON as bytes, maybe already gzipped)."""
+        data = batch if isinstance(batch, bytes) else batch.model_dump_json().encode("utf-8")
+        body = data if compressed else gzip_bytes(data)
         self.bytes_sent += len(body)
         response = self._request(
             "POST",
@@ -318,6 +323,37 @@ def build_batch(
     )
 
 
+@dataclass(frozen=True)
+class RawBatch:
+    """A push batch as wire JSON, built from the stored canonical bodies without parsing them."""
+
+    data: bytes  # gzip-compressed
+    count: int
+    head_seq: int
+    last_seq: int
+
+
+def build_raw_batch(
+    store: Store, *, after: int, limit: int, epoch: int, offset_ms: int | None
+) -> RawBatch:
+    head_seq, head_hash = apply.local_head(store)
+    rows = store.db.execute(
+        "select seq, prev_hash, hash, body from events where seq > ? order by seq limit ?",
+        [after, limit],
+    ).fetchall()
+    events = ",".join(
+        f'{{"seq":{r[0]},"prev_hash":"{r[1]}","hash":"{r[2]}","body":{r[3]}}}' for r in rows
+    )
+    offset = "null" if offset_ms is None else str(int(offset_ms))
+    data = (
+        f'{{"protocol":1,"epoch":{int(epoch)},"from_seq":{after + 1},"head_seq":{head_seq},'
+        f'"head_hash":"{head_hash}","clock_offset_ms":{offset},"events":[{events}]}}'
+    )
+    return RawBatch(
+        gzip_bytes(data.encode("utf-8")), len(rows), head_seq, int(rows[-1][0]) if rows else after
+    )
+
+
 class _Sync:
     def __init__(
         self,
@@ -329,7 +365,9 @@ class _Sync:
         page_size: int,
         retries: int,
         backoff: float,
+        snapshot_lag: int,
     ) -> None:
+        self.snapshot_lag = snapshot_lag
         self.store = store
         self.client = client
         self.clock = clock
@@ -360,9 +398,12 @@ class _Sync:
                 f"This laptop's clock is {abs(offset) / 60000:.1f} min "
                 f"{'behind' if offset > 0 else 'ahead of'} the server's: set it right."
             )
+        after = apply.state_int(state, "pull_after_gseq")
         fresh_server = state.get("server_instance") not in (None, status.instance_id)
-        behind = status.head_gseq < apply.state_int(state, "pull_after_gseq")
-        if fresh_server or behind:
+        # A cursor past the server's head: the server's database was replaced or restored.
+        ahead = status.head_gseq < after
+        far_behind = status.head_gseq - after > self.snapshot_lag
+        if fresh_server or ahead or far_behind:
             self._snapshot()
         else:
             self._reference(apply.state_int(state, "ref_version"))
@@ -409,11 +450,11 @@ class _Sync:
         if warning:
             self.warnings.append(warning)
 
-    def _push_with_retries(self, batch: PushBatch) -> PushResult:
+    def _push_with_retries(self, batch: bytes) -> PushResult:
         attempt = 0
         while True:
             try:
-                return self.client.push(batch)
+                return self.client.push(batch, compressed=True)
             except SyncOffline:
                 attempt += 1
                 if attempt > self.retries:
@@ -421,6 +462,11 @@ class _Sync:
                 time.sleep(self.backoff * attempt)
 
     def _push(self, status: StatusResponse, offset: int) -> tuple[int, int]:
+        """Push from the last acknowledged event until the server holds them all.
+
+        While a batch is on the wire the next one is read and compressed (this thread owns the
+        database; the request runs in a helper thread, the only one using the HTTP client).
+        """
         values = apply.get_state(self.store)
         acked = apply.state_int(values, "acked_through_seq")
         epoch = apply.state_int(values, "push_epoch", status.epoch) or status.epoch
@@ -428,38 +474,49 @@ class _Sync:
         # Send even an empty batch when the server holds more than this gate (restored from an
         # old copy) or names another epoch (an answer was lost): its answer says where we are.
         probe = status.acked_through_seq > apply.local_head(self.store)[0] or status.epoch != epoch
-        while True:
-            batch = build_batch(
-                self.store, after=acked, limit=self.batch_size, epoch=epoch, offset_ms=offset
+
+        def build(after: int) -> RawBatch:
+            return build_raw_batch(
+                self.store, after=after, limit=self.batch_size, epoch=epoch, offset_ms=offset
             )
-            if not batch.events and not probe:
-                return acked, epoch
-            probe = False
-            result = self._push_with_retries(batch)
-            new = apply.apply_push_result(
-                self.store, result, head_seq=batch.head_seq, now=self.now()
-            )
-            self.pushed += result.inserted
-            self.duplicates += result.duplicates
-            self.rejected += len(result.rejected)
-            self.forked |= result.forked
-            epoch = result.epoch
-            if new > acked:
-                stalled = 0
-            elif new < acked:
-                # The server holds less than it acknowledged before (restored from a backup):
-                # send again from where it is.
-                rewinds += 1
-            elif batch.events:
-                stalled += 1
-            if stalled > 2 or rewinds > 3:
-                raise SyncError(
-                    f"The server does not take this gate's events from seq {acked + 1} on; "
-                    "they are kept here. Tell the IT person."
+
+        batch = build(acked)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="menwei-push") as sender:
+            while True:
+                if not batch.count and not probe:
+                    return acked, epoch
+                probe = False
+                answer = sender.submit(self._push_with_retries, batch.data)
+                ahead = build(batch.last_seq) if batch.count else None
+                result = answer.result()
+                new = apply.apply_push_result(
+                    self.store, result, head_seq=batch.head_seq, now=self.now()
                 )
-            acked = new
-            if not batch.events:
-                return acked, epoch
+                self.pushed += result.inserted
+                self.duplicates += result.duplicates
+                self.rejected += len(result.rejected)
+                self.forked |= result.forked
+                if new > acked:
+                    stalled = 0
+                elif new < acked:
+                    # The server holds less than it acknowledged before (restored from a
+                    # backup): send again from where it is.
+                    rewinds += 1
+                elif batch.count:
+                    stalled += 1
+                if stalled > 2 or rewinds > 3:
+                    raise SyncError(
+                        f"The server does not take this gate's events from seq {acked + 1} on; "
+                        "they are kept here. Tell the IT person."
+                    )
+                acked = new
+                if not batch.count:
+                    return acked, result.epoch
+                if ahead is not None and new == batch.last_seq and result.epoch == epoch:
+                    batch = ahead
+                else:
+                    epoch = result.epoch
+                    batch = build(acked)
 
     def _pull(self) -> None:
         after = apply.state_int(apply.get_state(self.store), "pull_after_gseq")
@@ -488,6 +545,9 @@ def _own_store(home: Home, store: Store | None) -> Iterator[Store]:
         yield store
         return
     opened = Store.open(home.db_path)
+    # Everything sync writes can be fetched again (the server is idempotent), so its own
+    # connection need not wait for the disk at every commit; the gate's events keep FULL.
+    opened.db.execute("PRAGMA synchronous=NORMAL")
     try:
         yield opened
     finally:
@@ -505,10 +565,13 @@ def sync_once(
     timeout: float = 30.0,
     retries: int = 2,
     backoff: float = 0.5,
+    snapshot_lag: int = SNAPSHOT_LAG,
 ) -> SyncResult:
     """Sync this gate with its server once. Raises SyncOffline, SyncRefused or SyncError.
 
-    The outcome (time, error) is recorded in `sync_state` for the status bar either way.
+    A gate more than `snapshot_lag` events behind takes a snapshot (reference data, the last
+    two weeks of events and every household's last trip) instead of every event. The outcome
+    (time, error) is recorded in `sync_state` for the status bar either way.
     """
     clock = clock or SystemClock()
     creds = Credentials.load(home)
@@ -523,6 +586,7 @@ def sync_once(
                     page_size=page_size,
                     retries=retries,
                     backoff=backoff,
+                    snapshot_lag=snapshot_lag,
                 ).run()
         except SyncError as exc:
             _record(db_store, clock, outcome=exc.outcome, error=exc.message)

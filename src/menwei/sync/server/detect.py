@@ -22,6 +22,7 @@ from menwei.core.state import direction_of
 from menwei.sync.anomalies import (
     EVENT_KINDS,
     SEQUENCE_KINDS,
+    Fold,
     Trip,
     anomaly_id,
     fold_trips,
@@ -130,6 +131,45 @@ def _trip(row: Any) -> Trip:
     return Trip(row[0], row[1], row[2], row[3], row[4])
 
 
+def _write_fold(
+    db: Database,
+    community_id: int,
+    household: int,
+    fold: Fold,
+    book: AnomalyBook,
+) -> None:
+    if fold.last is None:
+        db.execute(
+            "delete from presence where community_id = ? and household = ?",
+            [community_id, household],
+        )
+    else:
+        db.execute(
+            "insert into presence (community_id, household, state, since, gate_id, event_id) "
+            "values (?, ?, ?, ?, ?, ?) on conflict(community_id, household) do update set "
+            "state = excluded.state, since = excluded.since, gate_id = excluded.gate_id, "
+            "event_id = excluded.event_id",
+            [
+                community_id,
+                household,
+                fold.state,
+                fold.last.wall_time,
+                fold.last.gate_id,
+                fold.last.event_id,
+            ],
+        )
+    for f in fold.findings:
+        book.put(
+            f.anomaly_id,
+            f.kind,
+            household=household,
+            gate_id=f.gate_id,
+            event_ids=f.event_ids,
+            detail=f.detail,
+            sort_key=f.sort_key,
+        )
+
+
 def resequence(
     db: Database, community_id: int, household: int, from_key: str, book: AnomalyBook
 ) -> None:
@@ -153,37 +193,8 @@ def resequence(
         [community_id, household, wall, eid],
     ).fetchall()
     fold = fold_trips(household, _trip(prev) if prev else None, [_trip(r) for r in rows])
-    if fold.last is None:
-        db.execute(
-            "delete from presence where community_id = ? and household = ?",
-            [community_id, household],
-        )
-    else:
-        db.execute(
-            "insert into presence (community_id, household, state, since, gate_id, event_id) "
-            "values (?, ?, ?, ?, ?, ?) on conflict(community_id, household) do update set "
-            "state = excluded.state, since = excluded.since, gate_id = excluded.gate_id, "
-            "event_id = excluded.event_id",
-            [
-                community_id,
-                household,
-                fold.state,
-                fold.last.wall_time,
-                fold.last.gate_id,
-                fold.last.event_id,
-            ],
-        )
+    _write_fold(db, community_id, household, fold, book)
     found = {f.anomaly_id for f in fold.findings}
-    for f in fold.findings:
-        book.put(
-            f.anomaly_id,
-            f.kind,
-            household=household,
-            gate_id=f.gate_id,
-            event_ids=f.event_ids,
-            detail=f.detail,
-            sort_key=f.sort_key,
-        )
     marks = ", ".join("?" for _ in SEQUENCE_KINDS)
     for (aid,) in db.execute(
         "select anomaly_id from anomalies where community_id = ? and household = ? "
@@ -192,6 +203,63 @@ def resequence(
     ).fetchall():
         if aid not in found:
             book.withdraw(aid, "a later sync brought events that explain it")
+
+
+def fold_households(
+    db: Database,
+    community_id: int,
+    rows: list[NewEventRow],
+    book: AnomalyBook,
+) -> None:
+    """Re-derive the households new events touch.
+
+    Usually the new trips of a household come after everything known of it: they are folded
+    on from its presence row, in memory. A trip older than that (a gate that was offline), or
+    an annulment, re-folds the household from that point with the whole log.
+    """
+    trips: dict[int, list[NewEventRow]] = {}
+    starts: dict[int, str] = {}
+    slow: set[int] = set()
+    for r in rows:
+        if r.kind in TRIP_KINDS and r.household is not None:
+            trips.setdefault(r.household, []).append(r)
+            starts[r.household] = min(r.key, starts.get(r.household, r.key))
+        elif r.kind == "annul" and r.ref:
+            target = db.execute(
+                "select household, wall_time, event_id from events where event_id = ?", [r.ref]
+            ).fetchone()
+            if target is not None and target[0] is not None:
+                household = int(target[0])
+                key = sort_key(target[1], target[2])
+                starts[household] = min(key, starts.get(household, key))
+                slow.add(household)
+    presence: dict[int, Any] = {}
+    numbers = list(starts)
+    for i in range(0, len(numbers), 500):
+        chunk = numbers[i : i + 500]
+        marks = ",".join("?" for _ in chunk)
+        for row in db.execute(
+            "select household, state, since, gate_id, event_id from presence "
+            f"where community_id = ? and household in ({marks})",
+            [community_id, *chunk],
+        ).fetchall():
+            presence[int(row[0])] = row
+    for household, key in starts.items():
+        here = presence.get(household)
+        if household in slow or (here is not None and sort_key(here[2], here[4]) >= key):
+            resequence(db, community_id, household, key, book)
+            continue
+        before = None
+        if here is not None:
+            way = "exit" if here[1] == "out" else "entry"
+            before = Trip(here[4], here[2], way, way, here[3])
+        new = sorted(trips[household], key=lambda r: r.key)
+        fold = fold_trips(
+            household,
+            before,
+            [Trip(r.event_id, r.wall_time, r.kind, r.direction, r.gate_id) for r in new],
+        )
+        _write_fold(db, community_id, household, fold, book)
 
 
 @dataclass(frozen=True)
@@ -231,26 +299,54 @@ class PolicyCache:
         return self._parsed[sha]
 
 
-def _policy_at(
-    db: Database, community_id: int, wall_time: str, cache: PolicyCache
-) -> tuple[str, Policy] | None:
-    """The policy in effect at a time: the last adopted before it (else the first one)."""
-    row = (
-        db.execute(
-            "select sha256, body from ref_policies where community_id = ? and created_at <= ? "
-            "order by home_version desc limit 1",
-            [community_id, wall_time],
-        ).fetchone()
-        or db.execute(
-            "select sha256, body from ref_policies where community_id = ? "
-            "order by home_version limit 1",
+class _Refs:
+    """The reference data a batch's events are judged by, read once per batch."""
+
+    def __init__(
+        self, db: Database, community_id: int, rows: list[NewEventRow], cache: PolicyCache
+    ) -> None:
+        self.cache = cache
+        self.policies = db.execute(
+            "select sha256, body, created_at from ref_policies where community_id = ? "
+            "order by home_version",
             [community_id],
-        ).fetchone()
-    )
-    if row is None:
-        return None
-    policy = cache.get(row[0], row[1])
-    return None if policy is None else (row[0], policy)
+        ).fetchall()
+        numbers = sorted({r.household for r in rows if r.household is not None})
+        self.households: dict[int, tuple[str, str]] = {}
+        self.floors: dict[int, list[tuple[int, str]]] = {}
+        for i in range(0, len(numbers), 500):
+            chunk = numbers[i : i + 500]
+            marks = ",".join("?" for _ in chunk)
+            for h, group, category in db.execute(
+                "select household, building_group, category from ref_households "
+                f"where community_id = ? and deleted = 0 and household in ({marks})",
+                [community_id, *chunk],
+            ).fetchall():
+                self.households[int(h)] = (group, category)
+            for h, serial, at in db.execute(
+                "select household, min_serial, revoked_at from revocation_history "
+                f"where community_id = ? and household in ({marks})",
+                [community_id, *chunk],
+            ).fetchall():
+                self.floors.setdefault(int(h), []).append((int(serial), str(at)))
+
+    def policy_at(self, wall_time: str) -> tuple[str, Policy] | None:
+        """The policy in effect at a time: the last adopted before it (else the first one)."""
+        chosen = None
+        for sha, body, created in self.policies:
+            if chosen is None or created <= wall_time:
+                chosen = (sha, body)
+        if chosen is None:
+            return None
+        policy = self.cache.get(chosen[0], chosen[1])
+        return None if policy is None else (chosen[0], policy)
+
+    def revoked_floor(self, household: int, serial: int, wall_time: str) -> tuple[int, str] | None:
+        """The highest floor above `serial` published by `wall_time`, with its time."""
+        found = [
+            (s, at) for s, at in self.floors.get(household, []) if at <= wall_time and s > serial
+        ]
+        return max(found) if found else None
 
 
 def event_anomalies(
@@ -263,6 +359,7 @@ def event_anomalies(
     policies: PolicyCache,
 ) -> None:
     """The anomalies each new event raises by itself, and what annuls withdraw."""
+    refs = _Refs(db, community_id, rows, policies)
     future_limit = iso(received_at + timedelta(milliseconds=CLOCK_WARN_MS))
     for r in rows:
         if r.kind == "annul" and r.ref:
@@ -283,9 +380,9 @@ def event_anomalies(
                 detail=f"household {r.household} came back late at {r.gate_id} {r.wall_time}",
                 sort_key=r.key,
             )
-        _revoked(db, community_id, r, book)
+        _revoked(refs, r, book)
         if direction_of(r.kind, r.direction) == "exit":
-            _outside_window(db, community_id, r, book, policies)
+            _outside_window(refs, r, book)
         offset = r.clock_offset_ms
         if (offset is not None and abs(offset) > CLOCK_WARN_MS) or r.wall_time > future_limit:
             why = (
@@ -301,22 +398,18 @@ def event_anomalies(
             )
 
 
-def _revoked(db: Database, community_id: int, r: NewEventRow, book: AnomalyBook) -> None:
+def _revoked(refs: _Refs, r: NewEventRow, book: AnomalyBook) -> None:
     if r.household is None:
         return
     if r.kind == "deny" and r.reason == "revoked":
         detail = f"household {r.household}: revoked pass (serial {r.serial}) refused at {r.gate_id}"
     elif r.kind in ("exit", "entry", "override") and r.serial is not None:
-        row = db.execute(
-            "select max(min_serial), max(revoked_at) from revocation_history "
-            "where community_id = ? and household = ? and revoked_at <= ? and min_serial > ?",
-            [community_id, r.household, r.wall_time, r.serial],
-        ).fetchone()
-        if row is None or row[0] is None:
+        floor = refs.revoked_floor(r.household, r.serial, r.wall_time)
+        if floor is None:
             return
         detail = (
             f"household {r.household}: pass serial {r.serial} let through at {r.gate_id} "
-            f"{r.wall_time}, after it was revoked ({row[1]}); the gate did not know yet"
+            f"{r.wall_time}, after it was revoked ({floor[1]}); the gate did not know yet"
         )
     else:
         return
@@ -331,9 +424,7 @@ def _revoked(db: Database, community_id: int, r: NewEventRow, book: AnomalyBook)
     )
 
 
-def _outside_window(
-    db: Database, community_id: int, r: NewEventRow, book: AnomalyBook, policies: PolicyCache
-) -> None:
+def _outside_window(refs: _Refs, r: NewEventRow, book: AnomalyBook) -> None:
     if r.household is None:
         return
     if r.kind == "override":
@@ -344,12 +435,8 @@ def _outside_window(
             f"by override ({r.override_reason or '?'})"
         )
     else:
-        found = _policy_at(db, community_id, r.wall_time, policies)
-        hh = db.execute(
-            "select building_group, category from ref_households "
-            "where community_id = ? and household = ? and deleted = 0",
-            [community_id, r.household],
-        ).fetchone()
+        found = refs.policy_at(r.wall_time)
+        hh = refs.households.get(r.household)
         if found is None or hh is None:
             return
         sha, policy = found

@@ -34,12 +34,11 @@ from menwei.core.eventlog import GENESIS, KINDS, canonical, chain_hash
 from menwei.sync.anomalies import anomaly_id
 from menwei.sync.protocol import CLOCK_WARN_MS, PushBatch, PushResult, Rejection, WireEvent
 from menwei.sync.server.detect import (
-    TRIP_KINDS,
     AnomalyBook,
     NewEventRow,
     PolicyCache,
     event_anomalies,
-    resequence,
+    fold_households,
 )
 from menwei.sync.server.storage import StorageError
 
@@ -49,7 +48,8 @@ _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 _INSERT = (
     "insert into events (community_id, event_id, gate_id, epoch, seq, kind, direction, household,"
     " serial, reason, wall_time, ref, overdue, clock_offset_ms, body, prev_hash, hash,"
-    " received_at, source) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " received_at, source, orphan)"
+    " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -83,10 +83,17 @@ def create_stream(
     base_hash: str,
     reason: str,
     now: str,
+    public_key: str | None = None,
 ) -> Stream:
+    if public_key is None and parent is not None:
+        row = db.execute(
+            "select public_key from streams where gate_id = ? and epoch = ?",
+            [gate_id, parent.epoch],
+        ).fetchone()
+        public_key = row[0] if row else None
     db.execute(
         "insert into streams (gate_id, epoch, parent_epoch, base_seq, base_hash, through_seq,"
-        " head_hash, reason, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " head_hash, reason, created_at, public_key) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             gate_id,
             epoch,
@@ -97,6 +104,7 @@ def create_stream(
             base_hash,
             reason,
             now,
+            public_key,
         ],
     )
     return Stream(
@@ -130,31 +138,46 @@ def held(db: Database, stream: Stream, seq: int) -> tuple[str, str | None] | Non
 
 def validate_body(ev: WireEvent) -> str | None:
     """What is wrong with an event's shape, or None."""
-    b = ev.body
-    if not _HEX64.match(ev.hash) or not _HEX64.match(ev.prev_hash):
+    if not (_HEX64.match(ev.hash) and _HEX64.match(ev.prev_hash)):
         return "hash and prev_hash must be 64 lowercase hex digits"
-    checks: list[tuple[bool, str]] = [
-        (isinstance(b.get("event_id"), str) and bool(_UUID.match(b["event_id"])), "event_id"),
-        (b.get("seq") == ev.seq and type(b.get("seq")) is int, "seq (must match the batch)"),
-        (b.get("kind") in KINDS, "kind"),
-        (isinstance(b.get("wall_time"), str) and bool(_TIME.match(b["wall_time"])), "wall_time"),
-        (isinstance(b.get("reason"), str), "reason"),
-        (isinstance(b.get("operator"), str), "operator"),
-        (isinstance(b.get("gate_id"), str) and bool(b["gate_id"]), "gate_id"),
-        (type(b.get("epoch")) is int, "epoch"),
-        (b.get("direction") in (None, "exit", "entry"), "direction"),
-        (_opt_int(b.get("household"), 1, 65535), "household"),
-        (_opt_int(b.get("serial"), 0, 255), "serial"),
-        (_opt_int(b.get("headcount"), 0, 999), "headcount"),
-        (_opt_int(b.get("clock_offset_ms"), -(2**53), 2**53), "clock_offset_ms"),
-        (b.get("ref") is None or isinstance(b.get("ref"), str), "ref"),
-        (isinstance(b.get("overdue", False), bool), "overdue"),
-    ]
-    bad = [name for ok, name in checks if not ok]
+    b = ev.body
+    g = b.get
+    bad = []
+    eid, wall, gate = g("event_id"), g("wall_time"), g("gate_id")
+    if type(eid) is not str or not _UUID.match(eid):
+        bad.append("event_id")
+    if type(g("seq")) is not int or g("seq") != ev.seq:
+        bad.append("seq (must match the batch)")
+    if g("kind") not in KINDS:
+        bad.append("kind")
+    if type(wall) is not str or not _TIME.match(wall):
+        bad.append("wall_time")
+    if type(g("reason")) is not str:
+        bad.append("reason")
+    if type(g("operator")) is not str:
+        bad.append("operator")
+    if type(gate) is not str or not gate:
+        bad.append("gate_id")
+    if type(g("epoch")) is not int:
+        bad.append("epoch")
+    if g("direction") not in (None, "exit", "entry"):
+        bad.append("direction")
+    if not _opt_int(g("household"), 1, 65535):
+        bad.append("household")
+    if not _opt_int(g("serial"), 0, 255):
+        bad.append("serial")
+    if not _opt_int(g("headcount"), 0, 999):
+        bad.append("headcount")
+    if not _opt_int(g("clock_offset_ms"), -(2**53), 2**53):
+        bad.append("clock_offset_ms")
+    if g("ref") is not None and type(g("ref")) is not str:
+        bad.append("ref")
+    if type(g("overdue", False)) is not bool:
+        bad.append("overdue")
     if bad:
         return "bad or missing field(s): " + ", ".join(bad)
     try:
-        parse_iso(b["wall_time"])
+        parse_iso(str(wall))
     except ValueError:
         return "wall_time is not a time"
     return None
@@ -191,6 +214,8 @@ class Ingest:
         self.duplicates = 0
         self.rejected: list[Rejection] = []
         self.new_rows: list[NewEventRow] = []
+        self.known: dict[str, tuple[Any, ...]] = {}
+        self.live = True
         self.forked = False
         self.repull_after: int | None = None
         self.other_gates = {
@@ -227,10 +252,12 @@ class Ingest:
                     ),
                     event_ids=[],
                 )
+        self.known = self._known([e.body.get("event_id") for e in events])
         ignored = 0
         if events and events[0].seq > stream.through_seq + 1:
             ignored = len(events)
             events = []
+        self.live = live
         for ev in events:
             stream = self._one(stream, ev, live)
         self._save(stream)
@@ -251,6 +278,21 @@ class Ingest:
             forked=self.forked,
             repull_after=self.repull_after,
         )
+
+    def _known(self, ids: list[Any]) -> dict[str, tuple[Any, ...]]:
+        """What the server already holds of these event ids: hash and position."""
+        wanted = [i for i in ids if isinstance(i, str)]
+        known: dict[str, tuple[Any, ...]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" for _ in chunk)
+            for row in self.db.execute(
+                "select event_id, hash, gate_id, epoch, seq, orphan from events "
+                f"where event_id in ({marks})",
+                chunk,
+            ).fetchall():
+                known[row[0]] = tuple(row[1:])
+        return known
 
     def _on_lineage(self, current: Stream, batch: PushBatch, events: list[WireEvent]) -> bool:
         """Does a batch labelled with an older epoch continue the gate's current log?
@@ -331,15 +373,14 @@ class Ingest:
             return
         body = ev.body
         eid: str = body["event_id"]
-        if chain_hash(ev.prev_hash, canonical(body)) != ev.hash:
+        text = canonical(body)
+        if chain_hash(ev.prev_hash, text) != ev.hash:
             self._reject(stream, ev, "bad_hash", "the body does not hash to the event's hash")
             self._chain_break(stream, ev, "was altered: its body does not match its hash")
             return
         if expected_prev is not None and ev.prev_hash != expected_prev:
             self._chain_break(stream, ev, f"does not follow event {ev.seq - 1}")
-        known = self.db.execute(
-            "select hash, gate_id, epoch, seq, orphan from events where event_id = ?", [eid]
-        ).fetchone()
+        known = self.known.get(eid)
         if known is not None:
             if known[0] != ev.hash:
                 self._reject(stream, ev, "event_id_conflict", "another event has this event_id")
@@ -350,8 +391,9 @@ class Ingest:
                     "(?, ?, ?, ?, ?) on conflict do nothing",
                     [self.gate_id, stream.epoch, ev.seq, eid, ev.hash],
                 )
-                if known[1] == self.gate_id and known[4]:
+                if self.live and known[1] == self.gate_id and known[4]:
                     self.db.execute("update events set orphan = 0 where event_id = ?", [eid])
+                    self.known[eid] = (*known[:4], 0)
             self.duplicates += 1
             return
         if body["gate_id"] != self.gate_id and body["gate_id"] in self.other_gates:
@@ -395,13 +437,17 @@ class Ingest:
                 row.ref,
                 int(row.overdue),
                 row.clock_offset_ms,
-                canonical(body),
+                text,
                 ev.prev_hash,
                 ev.hash,
                 self.now_iso,
                 self.source,
+                # An older epoch's events (a replaced laptop's bundle) are not in the gate's
+                # current log: it pulls them like another gate's.
+                0 if self.live else 1,
             ],
         )
+        self.known[eid] = (ev.hash, self.gate_id, stream.epoch, ev.seq, 0 if self.live else 1)
         self.new_rows.append(row)
         self.inserted += 1
 
@@ -520,24 +566,7 @@ class Ingest:
             received_at=self.now,
             policies=self.policies,
         )
-        starts: dict[int, str] = {}
-        for r in self.new_rows:
-            key: str | None = None
-            household = r.household
-            if r.kind in TRIP_KINDS and household is not None:
-                key = r.key
-            elif r.kind == "annul" and r.ref:
-                target = self.db.execute(
-                    "select household, wall_time, event_id from events where event_id = ?",
-                    [r.ref],
-                ).fetchone()
-                if target is not None and target[0] is not None:
-                    household = int(target[0])
-                    key = f"{target[1]}|{target[2]}"
-            if key is not None and household is not None:
-                starts[household] = min(key, starts.get(household, key))
-        for household, key in starts.items():
-            resequence(self.db, self.community_id, household, key, self.book)
+        fold_households(self.db, self.community_id, self.new_rows, self.book)
 
     def _gate_seen(self, offset_ms: int | None) -> None:
         self.db.execute(

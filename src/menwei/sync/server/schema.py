@@ -221,3 +221,10 @@ _M001 = [
 def m001_server(db: Database) -> None:
     for statement in _M001:
         db.execute(statement)
+
+
+@migrations()
+def m002_stream_keys(db: Database) -> None:
+    # The key a gate enrolled with, per epoch: a bundle exported by a laptop that has since been
+    # replaced still verifies.
+    db.execute("alter table streams add column public_key text")

@@ -509,6 +509,7 @@ class SqliteStorage(ServerStorage):
                 base_hash=GENESIS,
                 reason="enrolled",
                 now=iso(now),
+                public_key=request.public_key,
             )
             # What the gate wrote before is not in its new log unless it pushes it again.
             db.execute("update events set orphan = 1 where gate_id = ?", [gate["gate_id"]])
@@ -541,13 +542,15 @@ class SqliteStorage(ServerStorage):
             )
         return GateAuth(gate_id=row[0], community_id=row[1], name=row[2], epoch=row[3])
 
-    def gate_public_key(self, community_id: int, gate_id: str) -> str | None:
+    def gate_public_keys(self, community_id: int, gate_id: str) -> list[str]:
         with self._lock:
-            row = self._one(
-                "select public_key from gates where community_id = ? and gate_id = ?",
-                [community_id, gate_id],
-            )
-        return None if row is None or row[0] is None else str(row[0])
+            rows = self.db.execute(
+                "select public_key from gates where community_id = ? and gate_id = ?"
+                " union select s.public_key from streams s join gates g using (gate_id)"
+                " where g.community_id = ? and s.gate_id = ?",
+                [community_id, gate_id, community_id, gate_id],
+            ).fetchall()
+        return [str(r[0]) for r in rows if r[0]]
 
     def status(self, gate: GateAuth, *, now: datetime) -> StatusResponse:
         with self._lock:

@@ -208,7 +208,8 @@ class ServerStorage(ABC):
         """The gate of a token; AuthRefused or GateRevoked otherwise."""
 
     @abstractmethod
-    def gate_public_key(self, community_id: int, gate_id: str) -> str | None: ...
+    def gate_public_keys(self, community_id: int, gate_id: str) -> list[str]:
+        """Every Ed25519 key the gate enrolled with (a replaced laptop's bundles still verify)."""
 
     @abstractmethod
     def status(self, gate: GateAuth, *, now: datetime) -> StatusResponse: ...
