@@ -202,14 +202,14 @@ def make_app(
     lang: str = "zh",
     clock: Clock | None = None,
     operator: str | None = None,
-    sync_status: Callable[[], str] | None = None,
+    sync_status: Callable[[str], str] | None = None,
     verdict_seconds: float = VERDICT_SECONDS,
 ) -> GateApp:
     """The gate app for `home`.
 
     `camera` is a feed, or a source as `menwei gate --camera` takes it ("0", a file, "demo" for
     the simulated camera, "none"); `operator` signs that volunteer in without asking (tests,
-    kiosks); `sync_status` returns a short text for the status bar's sync slot.
+    kiosks); `sync_status(lang)` returns a short text for the status bar's sync slot.
     """
     if gate is None:
         from menwei.wiring import open_gate

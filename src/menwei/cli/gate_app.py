@@ -29,6 +29,13 @@ from menwei.cli.common import get_home, reports_errors
 def gate(camera: str, lang: str) -> None:
     """Open the gate app: sign in, scan passes, see who is out, hand over the shift."""
     from menwei.app import make_app
+    from menwei.background import Background
 
-    app = make_app(get_home(), camera=camera, lang=lang)
-    app.run()
+    home = get_home()
+    background = Background(home)
+    app = make_app(home, camera=camera, lang=lang, sync_status=background.status)
+    background.start()
+    try:
+        app.run()
+    finally:
+        background.stop()

@@ -77,16 +77,16 @@ def _scan_evidence(text: str) -> str:
     return f"sha256:{digest} len={len(text)}"
 
 
-def _hash_pin(pin: str, salt: bytes | None = None) -> str:
+def hash_pin(pin: str, salt: bytes | None = None) -> str:
     salt = salt or os.urandom(16)
     dk = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, 100_000)
     return f"pbkdf2${salt.hex()}${dk.hex()}"
 
 
-def _check_pin(pin: str, stored: str) -> bool:
+def check_pin(pin: str, stored: str) -> bool:
     try:
         _, salt, _ = stored.split("$")
-        expected = _hash_pin(pin, bytes.fromhex(salt))
+        expected = hash_pin(pin, bytes.fromhex(salt))
     except ValueError:
         return False
     return hmac.compare_digest(expected, stored)
@@ -163,6 +163,21 @@ class GateService:
         self.epoch = info.epoch
         self._keys = public_keys(self.store)
         self.policy_version, self.policy = current_policy(self.store)
+        self._reference = self._reference_mark()
+
+    def _reference_mark(self) -> tuple[object, ...]:
+        row = self.store.one(
+            "select (select max(version) from policy_versions) as p, "
+            "(select group_concat(kid || status || public_key) from keys) as k, "
+            "(select value from meta where key = 'device_epoch') as e, "
+            "(select value from meta where key = 'gate_id') as g"
+        )
+        return tuple(row.values()) if row else ()
+
+    def _fresh(self) -> None:
+        """Reload when another connection (sync, the IT person) changed the reference data."""
+        if self._reference_mark() != self._reference:
+            self.reload()
 
     # --- the decision ---------------------------------------------------------------------------
 
@@ -178,6 +193,7 @@ class GateService:
         dry_run: bool = False,
     ) -> Decision:
         """Decide on one scanned text and record it (unless `dry_run`)."""
+        self._fresh()
         scan = Scan(
             at or self.clock.now(), operator, source, headcount, _scan_evidence(text), dry_run
         )
@@ -228,6 +244,7 @@ class GateService:
         dry_run: bool = False,
     ) -> Decision:
         """Decide for a household typed in by number (no pass to check): a manual scan."""
+        self._fresh()
         scan = Scan(
             at or self.clock.now(), operator, source, headcount, f"manual:{number}", dry_run
         )
@@ -639,7 +656,7 @@ class GateService:
             db.execute(
                 "insert into operators(name, pin_hash, created_at) values (?, ?, ?) "
                 "on conflict(name) do update set pin_hash = excluded.pin_hash",
-                [operator, _hash_pin(pin) if pin else None, now],
+                [operator, hash_pin(pin) if pin else None, now],
             )
 
     def needs_pin(self, operator: str) -> bool:
@@ -651,7 +668,7 @@ class GateService:
         if not operator:
             raise GateError("Sign in with your name.")
         row = self.store.one("select pin_hash from operators where name = ?", [operator])
-        if row and row["pin_hash"] and not (pin and _check_pin(pin, row["pin_hash"])):
+        if row and row["pin_hash"] and not (pin and check_pin(pin, row["pin_hash"])):
             raise GateError("Wrong PIN.")
         return self._shift_event("shift_start", operator)
 
@@ -683,7 +700,7 @@ class GateService:
 
     def household(self, number: int) -> Household | None:
         row = self.store.one("select * from households where household = ?", [number])
-        return _household(row) if row else None
+        return household_from_row(row) if row else None
 
     def find_households(self, query: str) -> list[Household]:
         from menwei.core.roster import find_households
@@ -719,7 +736,7 @@ class GateService:
             since = parse_iso(row["since"])
             entries.append(
                 OutEntry(
-                    household=_household(row),
+                    household=household_from_row(row),
                     since=since,
                     gate_id=row["gate_id"],
                     headcount=row["headcount"],
@@ -830,7 +847,7 @@ REASON_WORDS: dict[str, Text] = {
 }
 
 
-def _household(row: dict[str, Any]) -> Household:
+def household_from_row(row: dict[str, Any]) -> Household:
     return Household(
         number=int(row["household"]),
         building=row["building"],

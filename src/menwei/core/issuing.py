@@ -29,15 +29,15 @@ class IssuedPass:
 
 
 def _load_households(store: Store, numbers: list[int] | None) -> list[Household]:
-    from menwei.core.gate import _household
+    from menwei.core.gate import household_from_row
 
     if numbers is None:
         rows = store.query("select * from households order by household")
         if not rows:
             raise MenweiError("The roster is empty: run `menwei roster import FILE` first.")
-        return [_household(r) for r in rows]
+        return [household_from_row(r) for r in rows]
     found = {
-        int(r["household"]): _household(r)
+        int(r["household"]): household_from_row(r)
         for r in store.query(
             f"select * from households where household in ({','.join('?' * len(numbers))})",
             numbers,

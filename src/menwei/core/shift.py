@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from menwei.core.clock import iso, parse_iso
 from menwei.core.errors import GateError
 from menwei.core.eventlog import TRIP_KINDS, ChainReport, Event, event_from_row, verify
-from menwei.core.gate import UNDO_WINDOW, GateService, OutEntry, _check_pin
+from menwei.core.gate import UNDO_WINDOW, GateService, OutEntry, check_pin
 from menwei.core.home import Home
 from menwei.core.store import Store
 from menwei.core.text import Text
@@ -50,7 +50,7 @@ def pin_ok(gate: GateService, operator: str, pin: str | None) -> bool:
     row = gate.store.one("select pin_hash from operators where name = ?", [operator])
     if not (row and row["pin_hash"]):
         return True
-    return bool(pin) and _check_pin(pin or "", row["pin_hash"])
+    return bool(pin) and check_pin(pin or "", row["pin_hash"])
 
 
 def hand_over(gate: GateService, to: str, *, pin: str | None = None) -> None:

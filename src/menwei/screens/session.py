@@ -23,7 +23,7 @@ class Session:
         *,
         lang: str = "zh",
         presenter: Presenter | None = None,
-        sync_status: Callable[[], str] | None = None,
+        sync_status: Callable[[str], str] | None = None,
         verify_log: Callable[[], ChainReport] | None = None,
         verdict_seconds: float = VERDICT_SECONDS,
         has_camera: bool = False,

@@ -76,7 +76,7 @@ class StatusBar(Static):
         if s.sync_status is None:
             return s.t("sync.none")
         try:
-            return s.t("sync.label", state=s.sync_status())
+            return s.t("sync.label", state=s.sync_status(s.lang))
         except Exception:  # a broken provider must not take the gate down
             return s.t("sync.unknown")
 
