@@ -387,7 +387,7 @@ async def test_out_now_board_puts_overdue_first(community: Community) -> None:
 
 
 async def test_status_bar_shows_the_sync_state_and_the_camera(community: Community) -> None:
-    app = gate_app(community, sync_status=lambda: "12 条待传")
+    app = gate_app(community, sync_status=lambda lang: "12 条待传")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         status = plain(app.scan_screen.query_one(StatusBar))
