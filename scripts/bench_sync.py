@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import random
 import socket
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -67,9 +70,9 @@ def committee(root: Path) -> tuple[Home, list[str]]:
 class Server:
     """`menwei server run` in its own process, as on the committee's machine."""
 
-    def __init__(self, home: Home) -> None:
+    def __init__(self, home: Home, port: int | None = None) -> None:
         self.home = home
-        self.port = free_port()
+        self.port = port or free_port()
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -125,31 +128,59 @@ def record(home: Home, codes: list[str], n: int, start: datetime, seed: int) -> 
     store.close()
 
 
+def _copy(src: Path, dst: Path) -> None:
+    """A consistent copy of an SQLite database, whatever is in its WAL."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(dst) + suffix).unlink(missing_ok=True)
+    with closing(sqlite3.connect(src)) as a, closing(sqlite3.connect(dst)) as b:
+        a.backup(b)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--catchup", type=int, default=5_000)
+    parser.add_argument("--rounds", type=int, default=3, help="Report the median of this many.")
     args = parser.parse_args()
+    n = args.events
     print(f"menwei sync benchmarks ({HOUSEHOLDS} households, SQLite, HTTP on 127.0.0.1)")
+    print(f"median of {args.rounds} rounds (min-max)")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         home, codes = committee(root / "committee")
 
-        # 1. Push over HTTP, and bytes on the wire.
+        # 1. Push over HTTP, and bytes on the wire: the same gate and server, from the same
+        # starting point, in every round.
         server = Server(home)
         a = server.gate(root / "a", "A")
-        record(a, codes, args.events, datetime.now(UTC) - timedelta(days=30), seed=1)
-        t = time.perf_counter()
-        result = sync_once(a, batch_size=500)
-        push_s = time.perf_counter() - t
-        assert result.pushed == args.events, result
+        port = server.port
+        server.stop()
+        record(a, codes, n, datetime.now(UTC) - timedelta(days=30), seed=1)
+        saved = root / "saved"
+        _copy(a.db_path, saved / "gate.db")
+        _copy(home.server_dir / "server.db", saved / "server.db")
+        rates: list[float] = []
+        sent = 0
+        for _ in range(args.rounds):
+            _copy(saved / "gate.db", a.db_path)
+            _copy(saved / "server.db", home.server_dir / "server.db")
+            server = Server(home, port)
+            t = time.perf_counter()
+            result = sync_once(a, batch_size=500)
+            rates.append(n / (time.perf_counter() - t))
+            server.stop()
+            assert result.pushed == n, result
+            sent = result.bytes_sent
         print(
-            f"push over HTTP (gzip, 500/batch):  {args.events / push_s:>9,.0f} events/s"
-            f"  ({args.events} events in {push_s:.2f} s)"
+            f"push + ingest over HTTP (gzip, 500/batch): {median(rates):>8,.0f} events/s"
+            f"  ({min(rates):,.0f}-{max(rates):,.0f})"
         )
-        print(
-            f"bytes per event on the wire:       {result.bytes_sent / args.events:>9.1f} B (gzip)"
-        )
+        print(f"bytes per event on the wire:               {sent / n:>8.1f} B (gzip)")
 
         # 2. Ingest alone (the same batches into a fresh server database), then replays.
         store = Store.open(a.db_path)
@@ -162,50 +193,60 @@ def main() -> None:
             batches.append(batch)
             after = batch.events[-1].seq
         store.close()
-        raw = sum(len(x.model_dump_json()) for x in batches) / args.events
-        fresh = SqliteStorage(root / "fresh" / "server.db")
-        fresh.ensure_community(COMMUNITY, "x", now=datetime.now(UTC))
-        fresh.add_gate(COMMUNITY, "A", now=datetime.now(UTC))
-        from menwei.sync.protocol import EnrollRequest
-
-        gate_token = fresh.add_gate(COMMUNITY, "A", now=datetime.now(UTC)).token
-        fresh.enroll(
-            COMMUNITY,
-            EnrollRequest(token=gate_token, api_token="b" * 40, public_key="0" * 64),
-            now=datetime.now(UTC),
+        raw = sum(len(x.model_dump_json()) for x in batches) / n
+        ingest: list[float] = []
+        replays: list[float] = []
+        for i in range(args.rounds):
+            _copy(saved / "server.db", root / f"fresh{i}" / "server.db")
+            fresh = SqliteStorage(root / f"fresh{i}" / "server.db")
+            now = datetime.now(UTC)
+            t = time.perf_counter()
+            for batch in batches:
+                fresh.push("c4201-g1", batch, now=now)
+            ingest.append(n / (time.perf_counter() - t))
+            t = time.perf_counter()
+            for batch in batches:
+                fresh.push("c4201-g1", batch, now=now)
+            replays.append(n / (time.perf_counter() - t))
+            fresh.close()
+        print(
+            f"ingest alone (storage, 500/batch):         {median(ingest):>8,.0f} events/s"
+            f"  ({min(ingest):,.0f}-{max(ingest):,.0f})"
         )
-        now = datetime.now(UTC)
-        t = time.perf_counter()
-        for batch in batches:
-            fresh.push("c4201-g1", batch, now=now)
-        ingest_s = time.perf_counter() - t
-        t = time.perf_counter()
-        for batch in batches:
-            fresh.push("c4201-g1", batch, now=now)
-        replay_s = time.perf_counter() - t
-        fresh.close()
-        print(f"ingest (storage, 500/batch):       {args.events / ingest_s:>9,.0f} events/s")
-        print(f"replayed batches (deduplicated):   {args.events / replay_s:>9,.0f} events/s")
-        print(f"bytes per event, uncompressed JSON:{raw:>9.1f} B")
-        server.stop()
+        print(
+            f"replayed batches (all duplicates):         {median(replays):>8,.0f} events/s"
+            f"  ({min(replays):,.0f}-{max(replays):,.0f})"
+        )
+        print(f"bytes per event, uncompressed JSON:        {raw:>8.1f} B")
 
-        # 3. A gate offline for a week catches up.
+        # 3. A gate offline for a week catches up: it pushes its own week and pulls the others'.
         home2, codes2 = committee(root / "committee2")
         server = Server(home2)
         b = server.gate(root / "b", "B")
         c = server.gate(root / "c", "C")
+        port2 = server.port
         week = datetime.now(UTC) - timedelta(days=7)
         record(b, codes2, args.catchup, week, seed=2)
         sync_once(b)
-        record(c, codes2, args.catchup, week, seed=3)
-        t = time.perf_counter()
-        result = sync_once(c)
-        catch_s = time.perf_counter() - t
-        print(
-            f"a week offline: push {result.pushed} own + pull {result.pulled} others' events"
-            f" in {catch_s:.2f} s ({result.bytes_sent + result.bytes_received:,} bytes)"
-        )
         server.stop()
+        time.sleep(0.2)
+        record(c, codes2, args.catchup, week, seed=3)
+        _copy(c.db_path, saved / "c.db")
+        _copy(home2.server_dir / "server.db", saved / "server2.db")
+        times: list[float] = []
+        for _ in range(args.rounds):
+            _copy(saved / "c.db", c.db_path)
+            _copy(saved / "server2.db", home2.server_dir / "server.db")
+            server = Server(home2, port2)
+            t = time.perf_counter()
+            result = sync_once(c)
+            times.append(time.perf_counter() - t)
+            server.stop()
+        print(
+            f"a week offline: push {result.pushed:,} own + pull {result.pulled:,} others' events:"
+            f" {median(times):.2f} s ({min(times):.2f}-{max(times):.2f});"
+            f" {result.bytes_sent + result.bytes_received:,} bytes"
+        )
 
 
 if __name__ == "__main__":

@@ -416,3 +416,24 @@ def test_policy_used_by_the_tests_parses() -> None:
     from menwei.core.policy import parse_policy
 
     assert isinstance(parse_policy(WINDOWED_POLICY), Policy)
+
+
+async def test_register_a_returning_resident(community: Community) -> None:
+    from menwei.screens.dialogs import RegisterScreen
+
+    app = gate_app(community)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f11")
+        await pilot.pause()
+        assert isinstance(app.screen, RegisterScreen)
+        await type_text(pilot, "7-1-102")
+        await pilot.press("tab")
+        await type_text(pilot, "外地返岗,已查验")
+        await pilot.press("enter")
+        await pilot.pause()
+        d = app.scan_screen.panel.decision
+        assert d is not None and d.kind == "register" and d.household_number == 2102
+        assert d.verdict == "green" and d.title.zh == "欢迎回家"
+        assert community.gate.state_of(2102).state == "in"
+        [event] = [e for e in community.gate.recent_events() if e.kind == "register"]
+        assert event.note == "外地返岗,已查验" and event.operator == "王阿姨"

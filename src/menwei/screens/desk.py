@@ -116,6 +116,17 @@ class Desk:
         self._show(Shown(decision, None, "manual"))
         return decision
 
+    def register(self, number: int, note: str) -> Decision:
+        """Register a returning resident (an entry with no exit on record), with a note."""
+        try:
+            decision = self.gate.register_return(
+                number, note=note, operator=self._who(), headcount=self.next_headcount
+            )
+        except GateError as exc:
+            raise DeskError("error.gate", message=exc.message) from None
+        self._show(Shown(decision, None, "manual"))
+        return decision
+
     def find(self, query: str) -> list[Household]:
         return self.gate.find_households(query)
 

@@ -247,6 +247,63 @@ class LookupScreen(GateModal[int | None]):
         self.dismiss(None)
 
 
+@dataclass(frozen=True)
+class RegisterChoice:
+    household: int
+    note: str
+
+
+class RegisterScreen(GateModal[RegisterChoice | None]):
+    """Register a returning resident: which household, and a note on where from."""
+
+    CSS_PATH = "dialogs.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", show=False)]
+
+    def __init__(self, session: Session, household: int | None = None) -> None:
+        super().__init__(session)
+        self.household = household
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("", id="register-title", classes="dialog-title", markup=False)
+            yield Input(value=str(self.household or ""), id="register-household", max_length=40)
+            yield Input(id="register-note", max_length=200)
+            yield Static("", id="register-message", markup=False)
+            yield KeyBar(self.session, [("Enter", "key.decide"), ("Esc", "key.cancel")])
+
+    def on_mount(self) -> None:
+        self.relabel()
+        target = "#register-note" if self.household else "#register-household"
+        self.query_one(target, Input).focus()
+
+    def relabel(self) -> None:
+        self.query_one("#register-title", Static).update(self.t("register.title"))
+        self.query_one("#register-household", Input).placeholder = self.t("register.household")
+        self.query_one("#register-note", Input).placeholder = self.t("register.note")
+        self.query_one("#register-message", Static).update(self.t("register.hint"))
+        for bar in self.query(KeyBar):
+            bar.relabel()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        query = self.query_one("#register-household", Input).value
+        found = self.session.desk.find(query) if query.strip() else []
+        message = self.query_one("#register-message", Static)
+        if len(found) != 1:
+            message.update(self.t("register.not_one", count=len(found)))
+            self.query_one("#register-household", Input).focus()
+            return
+        note = self.query_one("#register-note", Input).value.strip()
+        if not note:
+            self.query_one("#register-note", Input).focus()
+            return
+        self.dismiss(RegisterChoice(found[0].number, note))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class PresentScreen(GateModal[int | None]):
     """The demo's simulated camera: which household's printed pass to hold up to it."""
 

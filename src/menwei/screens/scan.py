@@ -39,6 +39,7 @@ class ScanScreen(GateScreen):
         Binding("f3", "override", show=False),
         Binding("f4", "undo", show=False),
         Binding("f5", "lookup", show=False),
+        Binding("f11", "register", show=False),
         Binding("f9", "present", show=False),
         Binding("escape", "clear", show=False),
         *[Binding(str(n), f"headcount({n})", show=False) for n in range(1, 10)],
@@ -74,6 +75,7 @@ class ScanScreen(GateScreen):
             ("F3", "key.override"),
             ("F4", "key.undo"),
             ("F5", "key.lookup"),
+            ("F11", "key.register"),
             ("1-9", "key.headcount"),
             ("F6", "key.board"),
             ("F7", "key.log"),
@@ -281,6 +283,24 @@ class ScanScreen(GateScreen):
             self.present_decision(decision)
 
         self.app.push_screen(LookupScreen(self.session), done)
+
+    def action_register(self) -> None:
+        from menwei.screens.dialogs import RegisterChoice, RegisterScreen
+
+        shown = self.session.desk.shown
+        number = shown.decision.household_number if shown is not None else None
+
+        def done(choice: RegisterChoice | None) -> None:
+            if choice is None:
+                return
+            try:
+                decision = self.session.desk.register(choice.household, choice.note)
+            except DeskError as error:
+                self.tell(error)
+                return
+            self.present_decision(decision)
+
+        self.app.push_screen(RegisterScreen(self.session, number), done)
 
     def action_present(self) -> None:
         from menwei.screens.dialogs import PresentScreen

@@ -297,7 +297,7 @@ class SyncResult:
 def _wire_events(rows: list[dict[str, Any]]) -> list[WireEvent]:
     return [
         WireEvent.model_construct(
-            seq=int(r["seq"]), prev_hash=r["prev_hash"], hash=r["hash"], body=json.loads(r["body"])
+            seq=int(r["seq"]), prev_hash=r["prev_hash"], hash=r["hash"], body=r["body"]
         )
         for r in rows
     ]
@@ -323,6 +323,9 @@ def build_batch(
     )
 
 
+_string = json.JSONEncoder(ensure_ascii=False).encode
+
+
 @dataclass(frozen=True)
 class RawBatch:
     """A push batch as wire JSON, built from the stored canonical bodies without parsing them."""
@@ -342,7 +345,8 @@ def build_raw_batch(
         [after, limit],
     ).fetchall()
     events = ",".join(
-        f'{{"seq":{r[0]},"prev_hash":"{r[1]}","hash":"{r[2]}","body":{r[3]}}}' for r in rows
+        f'{{"seq":{r[0]},"prev_hash":"{r[1]}","hash":"{r[2]}","body":{_string(r[3])}}}'
+        for r in rows
     )
     offset = "null" if offset_ms is None else str(int(offset_ms))
     data = (

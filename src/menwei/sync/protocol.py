@@ -113,13 +113,15 @@ class StatusResponse(WireModel):
 class WireEvent(WireModel):
     """One event of the gate's log: its sequence number, its chain link and its body.
 
-    `hash = sha256(prev_hash + "\\n" + canonical(body))`; the server recomputes it.
+    `body` is the event's canonical JSON text, exactly the bytes that were hashed:
+    `hash = sha256(prev_hash + "\\n" + body)`. The server checks the hash on that text and
+    stores it as it came.
     """
 
     seq: int
     prev_hash: str
     hash: str
-    body: dict[str, Any]
+    body: str
 
 
 class PushBatch(WireModel):

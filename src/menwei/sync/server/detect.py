@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from sqlite_utils import Database
@@ -31,6 +32,12 @@ from menwei.sync.anomalies import (
 from menwei.sync.protocol import CLOCK_WARN_MS
 
 TRIP_KINDS = ("exit", "entry", "override", "register")
+_PRESENCE = (
+    "insert into presence (community_id, household, state, since, gate_id, event_id) "
+    "values (?, ?, ?, ?, ?, ?) on conflict(community_id, household) do update set "
+    "state = excluded.state, since = excluded.since, gate_id = excluded.gate_id, "
+    "event_id = excluded.event_id"
+)
 _TRIP_SQL = "('exit', 'entry', 'override', 'register')"
 MAX_IDS_PER_CLOCK_ANOMALY = 50
 
@@ -145,10 +152,7 @@ def _write_fold(
         )
     else:
         db.execute(
-            "insert into presence (community_id, household, state, since, gate_id, event_id) "
-            "values (?, ?, ?, ?, ?, ?) on conflict(community_id, household) do update set "
-            "state = excluded.state, since = excluded.since, gate_id = excluded.gate_id, "
-            "event_id = excluded.event_id",
+            _PRESENCE,
             [
                 community_id,
                 household,
@@ -244,6 +248,7 @@ def fold_households(
             [community_id, *chunk],
         ).fetchall():
             presence[int(row[0])] = row
+    moved: list[tuple[Any, ...]] = []
     for household, key in starts.items():
         here = presence.get(household)
         if household in slow or (here is not None and sort_key(here[2], here[4]) >= key):
@@ -259,7 +264,22 @@ def fold_households(
             before,
             [Trip(r.event_id, r.wall_time, r.kind, r.direction, r.gate_id) for r in new],
         )
-        _write_fold(db, community_id, household, fold, book)
+        last = fold.last
+        assert last is not None  # the household has new trips
+        moved.append(
+            (community_id, household, fold.state, last.wall_time, last.gate_id, last.event_id)
+        )
+        for f in fold.findings:
+            book.put(
+                f.anomaly_id,
+                f.kind,
+                household=household,
+                gate_id=f.gate_id,
+                event_ids=f.event_ids,
+                detail=f.detail,
+                sort_key=f.sort_key,
+            )
+    db.conn.executemany(_PRESENCE, moved)
 
 
 @dataclass(frozen=True)
@@ -279,7 +299,7 @@ class NewEventRow:
     clock_offset_ms: int | None
     override_reason: str | None
 
-    @property
+    @cached_property
     def key(self) -> str:
         return sort_key(self.wall_time, self.event_id)
 

@@ -420,7 +420,7 @@ class Ingest:
             if isinstance(body.get("override_reason"), str)
             else None,
         )
-        self.db.execute(
+        self.db.conn.execute(
             _INSERT,
             [
                 self.community_id,
