@@ -15,7 +15,7 @@ import pytest
 from menwei.core.eventlog import canonical, chain_hash
 from menwei.sync.client import SyncRefused, build_batch
 from menwei.sync.credentials import Credentials
-from menwei.sync.protocol import SERVER_TIME_HEADER, PushBatch
+from menwei.sync.protocol import SERVER_TIME_HEADER, PushBatch, WireEvent
 from sync_helpers import COMMUNITY, Gate, World, world
 
 
@@ -42,6 +42,11 @@ def push(w: World, gate: Gate, batch: PushBatch | dict[str, Any]) -> dict[str, A
     assert r.status_code == 200, r.text
     result: dict[str, Any] = r.json()
     return result
+
+
+def edit(ev: WireEvent, **changes: Any) -> None:
+    """Change an event's body (its hash is left as it was)."""
+    ev.body = canonical({**json.loads(ev.body), **changes})
 
 
 def test_health_docs_and_the_server_time_on_every_answer(w: World) -> None:
@@ -148,11 +153,11 @@ def test_what_cannot_be_accepted_is_kept_with_the_reason(w: World) -> None:
         a.scan(w.codes[number])
     batch = build_batch(a.store, after=0, limit=10, epoch=1, offset_ms=0)
     ev = batch.events
-    ev[1].body["kind"] = "teleport"  # a kind the server does not know
-    ev[1].hash = chain_hash(ev[1].prev_hash, canonical(ev[1].body))
+    edit(ev[1], kind="teleport")  # a kind the server does not know
+    ev[1].hash = chain_hash(ev[1].prev_hash, ev[1].body)
     ev[2].prev_hash = ev[1].hash
-    ev[2].hash = chain_hash(ev[2].prev_hash, canonical(ev[2].body))
-    ev[3].body["operator"] = "edited afterwards"  # the hash no longer matches the body
+    ev[2].hash = chain_hash(ev[2].prev_hash, ev[2].body)
+    edit(ev[3], operator="edited afterwards")  # the hash no longer matches the body
     result = push(w, a, batch)
     assert result["inserted"] == 2 and result["acked_through_seq"] == 4
     assert [(r["seq"], r["reason"]) for r in result["rejected"]] == [
@@ -166,9 +171,10 @@ def test_what_cannot_be_accepted_is_kept_with_the_reason(w: World) -> None:
     # A gate writes only its own events.
     b.scan(w.codes[3301])
     foreign = build_batch(b.store, after=0, limit=10, epoch=1, offset_ms=0)
-    foreign.from_seq, foreign.events[0].seq, foreign.events[0].body["seq"] = 5, 5, 5
+    foreign.from_seq, foreign.events[0].seq = 5, 5
+    edit(foreign.events[0], seq=5)
     foreign.events[0].prev_hash = ev[3].hash
-    foreign.events[0].hash = chain_hash(ev[3].hash, canonical(foreign.events[0].body))
+    foreign.events[0].hash = chain_hash(ev[3].hash, foreign.events[0].body)
     r = push(w, a, foreign)
     assert [x["reason"] for x in r["rejected"]] == ["foreign_gate"]
     assert len(w.server_event_ids()) == 2
@@ -180,7 +186,7 @@ def test_a_broken_link_is_flagged_and_the_event_kept(w: World) -> None:
     batch = build_batch(a.store, after=0, limit=10, epoch=1, offset_ms=0)
     second = batch.events[1]
     second.prev_hash = "f" * 64  # as if an event between them had been deleted
-    second.hash = chain_hash(second.prev_hash, canonical(second.body))
+    second.hash = chain_hash(second.prev_hash, second.body)
     result = push(w, a, batch)
     assert result["inserted"] == 2 and not result["rejected"]
     assert w.kinds() == ["chain_break"]

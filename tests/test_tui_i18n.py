@@ -8,7 +8,7 @@ import pytest
 from rich.cells import cell_len
 
 from menwei.screens.desk import DeskError
-from menwei.screens.i18n import CATALOGUE, EN, ZH, desk_error, gate_message, tr
+from menwei.screens.i18n import CATALOGUE, EN, ZH, desk_error, tr
 from menwei.screens.widgets import pad
 
 
@@ -68,12 +68,9 @@ def test_translation_fills_values_and_falls_back_to_chinese() -> None:
 
 
 def test_gate_errors_are_said_in_chinese() -> None:
-    assert (
-        gate_message("zh", "Undo works only within 2 minutes of a scan.") == "只能撤销2分钟内的记录"
-    )
-    assert gate_message("en", "Wrong PIN.") == "Wrong PIN."
-    error = DeskError("error.gate", message="Nothing to undo.")
+    error = DeskError("error.gate", message="Nothing to undo.", zh="没有可撤销的记录")
     assert desk_error("zh", error) == "无法办理:没有可撤销的记录"
+    assert desk_error("en", error) == "Cannot do that: Nothing to undo."
     assert desk_error("en", DeskError("error.headcount", max=20)) == "People must be 1 to 20."
 
 

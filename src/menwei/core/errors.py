@@ -34,4 +34,11 @@ class PolicyError(MenweiError):
 
 
 class GateError(MenweiError):
-    """A gate action that cannot be done (undo too late, override of a forged pass...)."""
+    """A gate action that cannot be done (undo too late, override of a forged pass...).
+
+    `message` is English; `zh` is the same in Chinese, for the gate's screens.
+    """
+
+    def __init__(self, message: str, zh: str | None = None) -> None:
+        super().__init__(message)
+        self.zh = zh or message

@@ -257,7 +257,10 @@ class GateService:
             msg = Text(f"户号 {number} 不在花名册中", f"Household {number} is not in the roster")
             return self._refuse("unknown_household", scan, ids, message=msg)
         if not 1 <= headcount <= MAX_HEADCOUNT:
-            raise GateError(f"Headcount must be 1-{MAX_HEADCOUNT}, not {headcount}.")
+            raise GateError(
+                f"Headcount must be 1-{MAX_HEADCOUNT}, not {headcount}.",
+                f"人数应为1到{MAX_HEADCOUNT}人",
+            )
         current = self.state_of(number)
         proposed: Direction = "entry" if current.state == "out" else "exit"
         way: Direction = proposed if direction == "auto" else direction
@@ -471,28 +474,47 @@ class GateService:
         at = at or self.clock.now()
         row = self.store.one("select * from events where event_id = ?", [event_id])
         if row is None or row["kind"] != "deny":
-            raise GateError("Only a refusal recorded at this gate can be overridden.")
+            raise GateError(
+                "Only a refusal recorded at this gate can be overridden.",
+                "只能特批本门岗记录的拒绝",
+            )
         if row["reason"] not in OVERRIDABLE:
             raise GateError(
-                f"A refusal for {row['reason']} cannot be overridden: call the committee."
+                f"A refusal for {row['reason']} cannot be overridden: call the committee.",
+                "这种拒绝不能特批,请联系居委会",
             )
         if reason not in self.policy.override_reasons:
             allowed = ", ".join(self.policy.override_reasons)
-            raise GateError(f"Override reason {reason!r} is not allowed here ({allowed}).")
+            raise GateError(
+                f"Override reason {reason!r} is not allowed here ({allowed}).",
+                "本小区不允许这个特批原因",
+            )
         if reason == "other" and not (note and note.strip()):
-            raise GateError("An override for 'other' needs the reason in words.")
+            raise GateError(
+                "An override for 'other' needs the reason in words.", "选“其他”要写明原因"
+            )
         if row["reason"] == "sealed" and reason not in SEALED_OVERRIDES:
-            raise GateError("A sealed building opens only for a medical or emergency trip.")
+            raise GateError(
+                "A sealed building opens only for a medical or emergency trip.",
+                "封控楼只能因就医或紧急情况特批",
+            )
         if at - parse_iso(row["wall_time"]) > OVERRIDE_WINDOW:
-            raise GateError("That refusal is too old to override: scan the pass again.")
+            raise GateError(
+                "That refusal is too old to override: scan the pass again.",
+                "这次拒绝已超过10分钟,请重新扫码",
+            )
         done = self.store.one(
             "select 1 from events where ref = ? and kind in ('override', 'annul')", [event_id]
         )
         if done is not None:
-            raise GateError("That refusal was already overridden or undone.")
+            raise GateError(
+                "That refusal was already overridden or undone.", "这次拒绝已特批或撤销过了"
+            )
         household = self.household(int(row["household"])) if row["household"] else None
         if household is None:
-            raise GateError("An override needs a household in the roster.")
+            raise GateError(
+                "An override needs a household in the roster.", "不在花名册的户不能特批"
+            )
         way: Direction = row["direction"] or "exit"
         count = headcount or int(row["headcount"] or 1)
         label = OVERRIDE_REASONS[reason]
@@ -546,18 +568,18 @@ class GateService:
             "order by seq desc limit 1"
         )
         if row is None:
-            raise GateError("Nothing to undo.")
+            raise GateError("Nothing to undo.", "没有可撤销的记录")
         if self.store.one(
             "select 1 from events where kind = 'annul' and ref = ?", [row["event_id"]]
         ):
-            raise GateError("The last scan was already undone.")
+            raise GateError("The last scan was already undone.", "上一条记录已撤销过了")
         age = at - parse_iso(row["wall_time"])
         if row["boot_id"] == self._boot:
             age = max(
                 age, timedelta(microseconds=(self.clock.monotonic_ns() - row["mono_ns"]) / 1000)
             )
         if age > UNDO_WINDOW:
-            raise GateError("Undo works only within 2 minutes of a scan.")
+            raise GateError("Undo works only within 2 minutes of a scan.", "只能撤销2分钟内的记录")
         number = int(row["household"])
         household = self.household(number)
         msg = Text(
@@ -609,12 +631,20 @@ class GateService:
         """Register a returning resident (work, hospital discharge): an entry with no exit."""
         at = at or self.clock.now()
         if not note.strip():
-            raise GateError("Registering a returning resident needs a note (where from, why).")
+            raise GateError(
+                "Registering a returning resident needs a note (where from, why).",
+                "返回登记要写明说明(从哪里回来、为什么)",
+            )
         household = self.household(number)
         if household is None:
-            raise GateError(f"Household {number} is not in the roster.")
+            raise GateError(
+                f"Household {number} is not in the roster.", f"户号 {number} 不在花名册中"
+            )
         if self.state_of(number).state == "out":
-            raise GateError("This household is out: scan its pass to let it back in.")
+            raise GateError(
+                "This household is out: scan its pass to let it back in.",
+                "该户正在外出:请扫码让其返回",
+            )
         msg = Text(
             f"{household.address().zh} 返回居民登记{headcount}人:{note.strip()}",
             f"{household.address().en}: {headcount} returning resident(s) registered: "
@@ -666,10 +696,10 @@ class GateService:
     def start_shift(self, operator: str, *, pin: str | None = None) -> Event:
         operator = operator.strip()
         if not operator:
-            raise GateError("Sign in with your name.")
+            raise GateError("Sign in with your name.", "请输入名字签到")
         row = self.store.one("select pin_hash from operators where name = ?", [operator])
         if row and row["pin_hash"] and not (pin and check_pin(pin, row["pin_hash"])):
-            raise GateError("Wrong PIN.")
+            raise GateError("Wrong PIN.", "密码不对")
         return self._shift_event("shift_start", operator)
 
     def end_shift(self, operator: str, *, note: str | None = None) -> Event:

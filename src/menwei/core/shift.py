@@ -57,9 +57,9 @@ def hand_over(gate: GateService, to: str, *, pin: str | None = None) -> None:
     """End the current shift (if any) and start `to`'s, checking the PIN before writing anything."""
     to = to.strip()
     if not to:
-        raise GateError("Sign in with your name.")
+        raise GateError("Sign in with your name.", "请输入名字签到")
     if not pin_ok(gate, to, pin):
-        raise GateError("Wrong PIN.")
+        raise GateError("Wrong PIN.", "密码不对")
     before = gate.current_operator()
     if before is not None and before != to:
         gate.end_shift(before, note=f"handed over to {to}")

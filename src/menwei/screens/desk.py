@@ -68,7 +68,7 @@ class Desk:
             hand_over(self.gate, name, pin=pin)
         except GateError as exc:
             key = "error.wrong_pin" if "PIN" in exc.message else "error.gate"
-            raise DeskError(key, message=exc.message) from None
+            raise DeskError(key, message=exc.message, zh=exc.zh) from None
         self.operator = name
         self.clear()
 
@@ -97,7 +97,7 @@ class Desk:
                 at=at,
             )
         except GateError as exc:
-            raise DeskError("error.gate", message=exc.message) from None
+            raise DeskError("error.gate", message=exc.message, zh=exc.zh) from None
         self._show(Shown(decision, text, source))
         return decision
 
@@ -112,7 +112,7 @@ class Desk:
                 source="manual",
             )
         except GateError as exc:
-            raise DeskError("error.gate", message=exc.message) from None
+            raise DeskError("error.gate", message=exc.message, zh=exc.zh) from None
         self._show(Shown(decision, None, "manual"))
         return decision
 
@@ -123,7 +123,7 @@ class Desk:
                 number, note=note, operator=self._who(), headcount=self.next_headcount
             )
         except GateError as exc:
-            raise DeskError("error.gate", message=exc.message) from None
+            raise DeskError("error.gate", message=exc.message, zh=exc.zh) from None
         self._show(Shown(decision, None, "manual"))
         return decision
 
@@ -191,7 +191,7 @@ class Desk:
         try:
             self.gate.annul_last(operator=self._who())
         except GateError as exc:
-            raise DeskError("error.gate", message=exc.message) from None
+            raise DeskError("error.gate", message=exc.message, zh=exc.zh) from None
         return self._decide_again(shown, direction=direction, headcount=headcount)
 
     def _decide_again(
@@ -218,7 +218,7 @@ class Desk:
                     source="manual",
                 )
         except GateError as exc:
-            raise DeskError("error.gate", message=exc.message) from None
+            raise DeskError("error.gate", message=exc.message, zh=exc.zh) from None
         self._show(replace(shown, decision=decision))
         return decision
 
@@ -264,7 +264,7 @@ class Desk:
                 headcount=self.override_count(),
             )
         except GateError as exc:
-            raise DeskError("error.gate", message=exc.message) from None
+            raise DeskError("error.gate", message=exc.message, zh=exc.zh) from None
         self._show(Shown(decision, None, shown.source))
         return decision
 
@@ -276,6 +276,6 @@ class Desk:
         try:
             decision = self.gate.annul_last(operator=self._who())
         except GateError as exc:
-            raise DeskError("error.gate", message=exc.message) from None
+            raise DeskError("error.gate", message=exc.message, zh=exc.zh) from None
         self._show(Shown(decision, None, "manual"))
         return decision

@@ -391,27 +391,6 @@ EN: dict[str, str] = {
 
 CATALOGUE: dict[str, dict[str, str]] = {"zh": ZH, "en": EN}
 
-# The gate service's own error messages (English) in Chinese, matched by their beginning.
-GATE_ERRORS_ZH: tuple[tuple[str, str], ...] = (
-    ("Headcount must be", "人数不对"),
-    ("Only a refusal recorded at this gate", "只能特批本门岗记录的拒绝"),
-    ("A refusal for", "这种拒绝不能特批,请联系居委会"),
-    ("Override reason", "本小区不允许这个特批原因"),
-    ("An override for 'other'", "选“其他”要写明原因"),
-    ("A sealed building", "封控楼只能因就医或紧急情况特批"),
-    ("That refusal is too old", "这次拒绝已超过10分钟,请重新扫码"),
-    ("That refusal was already", "这次拒绝已特批或撤销过了"),
-    ("An override needs a household", "不在花名册的户不能特批"),
-    ("Nothing to undo", "没有可撤销的记录"),
-    ("The last scan was already undone", "上一条记录已撤销过了"),
-    ("Undo works only within 2 minutes", "只能撤销2分钟内的记录"),
-    ("Sign in with your name", "请输入名字签到"),
-    ("Wrong PIN", "密码不对"),
-    ("Registering a returning resident needs a note", "返回登记要写明说明"),
-    ("This household is out", "该户正在外出:请扫码让其返回"),
-    ("Household ", "该户不在花名册中"),
-)
-
 
 def tr(lang: str, key: str, **values: object) -> str:
     """The words for `key` in `lang` (Chinese when unknown), with `{placeholders}` filled in."""
@@ -420,19 +399,10 @@ def tr(lang: str, key: str, **values: object) -> str:
     return template.format(**values) if values else template
 
 
-def gate_message(lang: str, message: str) -> str:
-    """A gate service error message in `lang`."""
-    if lang == "en":
-        return message
-    for prefix, words in GATE_ERRORS_ZH:
-        if message.startswith(prefix):
-            return words
-    return message
-
-
 def desk_error(lang: str, error: DeskError) -> str:
     """The words for what the desk could not do."""
     if error.key == "error.gate":
-        message = gate_message(lang, str(error.values.get("message", "")))
-        return tr(lang, "error.gate", message=message)
-    return tr(lang, error.key, **error.values)
+        said = error.values.get("zh" if lang == "zh" else "message", "")
+        return tr(lang, "error.gate", message=said or error.values.get("message", ""))
+    values = {k: v for k, v in error.values.items() if k != "zh"}
+    return tr(lang, error.key, **values)

@@ -30,7 +30,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from menwei.core.clock import iso, parse_iso
-from menwei.core.eventlog import GENESIS, KINDS, canonical, chain_hash
+from menwei.core.eventlog import GENESIS, KINDS, chain_hash
 from menwei.sync.anomalies import anomaly_id
 from menwei.sync.protocol import CLOCK_WARN_MS, PushBatch, PushResult, Rejection, WireEvent
 from menwei.sync.server.detect import (
@@ -136,11 +136,23 @@ def held(db: Database, stream: Stream, seq: int) -> tuple[str, str | None] | Non
     return (GENESIS, None) if seq == 0 else None
 
 
-def validate_body(ev: WireEvent) -> str | None:
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_body(text: str) -> dict[str, Any] | None:
+    """An event's body text as a JSON object (None when it is not one)."""
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def validate_body(ev: WireEvent, b: dict[str, Any] | None) -> str | None:
     """What is wrong with an event's shape, or None."""
-    if not (_HEX64.match(ev.hash) and _HEX64.match(ev.prev_hash)):
-        return "hash and prev_hash must be 64 lowercase hex digits"
-    b = ev.body
+    if b is None:
+        return "the body is not a JSON object"
     g = b.get
     bad = []
     eid, wall, gate = g("event_id"), g("wall_time"), g("gate_id")
@@ -215,6 +227,7 @@ class Ingest:
         self.rejected: list[Rejection] = []
         self.new_rows: list[NewEventRow] = []
         self.known: dict[str, tuple[Any, ...]] = {}
+        self.bodies: dict[int, dict[str, Any] | None] = {}
         self.live = True
         self.forked = False
         self.repull_after: int | None = None
@@ -252,7 +265,8 @@ class Ingest:
                     ),
                     event_ids=[],
                 )
-        self.known = self._known([e.body.get("event_id") for e in events])
+        self.bodies = {id(e): parse_body(e.body) for e in events}
+        self.known = self._known([self._event_id(e) for e in events])
         ignored = 0
         if events and events[0].seq > stream.through_seq + 1:
             ignored = len(events)
@@ -278,6 +292,11 @@ class Ingest:
             forked=self.forked,
             repull_after=self.repull_after,
         )
+
+    def _event_id(self, ev: WireEvent) -> str | None:
+        body = self.bodies.get(id(ev))
+        eid = body.get("event_id") if body else None
+        return eid if isinstance(eid, str) else None
 
     def _known(self, ids: list[Any]) -> dict[str, tuple[Any, ...]]:
         """What the server already holds of these event ids: hash and position."""
@@ -329,7 +348,7 @@ class Ingest:
                     "seq_reuse",
                     household=None,
                     gate_id=self.gate_id,
-                    event_ids=[x for x in (have[1], ev.body.get("event_id")) if isinstance(x, str)],
+                    event_ids=[x for x in (have[1], self._event_id(ev)) if x],
                     detail=f"gate {self.gate_id} epoch {stream.epoch}: two events claim seq {s}",
                 )
                 return stream
@@ -344,7 +363,7 @@ class Ingest:
                         "server holds (restored from an old copy?); both are kept, the gate goes "
                         "on in a new epoch"
                     ),
-                    event_ids=[x for x in (have[1], ev.body.get("event_id")) if isinstance(x, str)],
+                    event_ids=[x for x in (have[1], self._event_id(ev)) if x],
                 )
                 expected_prev = stream.head_hash
         elif s > stream.through_seq + 1:
@@ -367,17 +386,20 @@ class Ingest:
     # --- one event ------------------------------------------------------------------------------
 
     def _append(self, stream: Stream, ev: WireEvent, expected_prev: str | None) -> None:
-        problem = validate_body(ev)
-        if problem:
-            self._reject(stream, ev, "invalid", problem)
+        if not (_HEX64.match(ev.hash) and _HEX64.match(ev.prev_hash)):
+            self._reject(stream, ev, "invalid", "hash and prev_hash must be 64 lowercase hex")
             return
-        body = ev.body
-        eid: str = body["event_id"]
-        text = canonical(body)
+        text = ev.body
         if chain_hash(ev.prev_hash, text) != ev.hash:
             self._reject(stream, ev, "bad_hash", "the body does not hash to the event's hash")
             self._chain_break(stream, ev, "was altered: its body does not match its hash")
             return
+        body = self.bodies.get(id(ev)) or parse_body(text)
+        problem = validate_body(ev, body)
+        if problem or body is None:
+            self._reject(stream, ev, "invalid", problem or "no body")
+            return
+        eid: str = body["event_id"]
         if expected_prev is not None and ev.prev_hash != expected_prev:
             self._chain_break(stream, ev, f"does not follow event {ev.seq - 1}")
         known = self.known.get(eid)
@@ -453,8 +475,7 @@ class Ingest:
 
     def _reject(self, stream: Stream, ev: WireEvent, reason: str, detail: str) -> None:
         payload = json.dumps(ev.model_dump(), sort_keys=True, ensure_ascii=False)
-        eid = ev.body.get("event_id")
-        eid = eid if isinstance(eid, str) else None
+        eid = self._event_id(ev)
         self.db.execute(
             "insert into rejected (community_id, gate_id, epoch, seq, event_id, hash, reason,"
             " detail, payload, payload_sha256, received_at, source)"
@@ -477,7 +498,7 @@ class Ingest:
         self.rejected.append(Rejection(seq=ev.seq, event_id=eid, reason=reason, detail=detail))
 
     def _chain_break(self, stream: Stream, ev: WireEvent, what: str) -> None:
-        eid = ev.body.get("event_id")
+        eid = self._event_id(ev)
         self.book.put(
             anomaly_id("chain_break", self.gate_id, str(stream.epoch), str(ev.seq), ev.hash),
             "chain_break",
