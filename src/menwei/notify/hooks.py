@@ -19,6 +19,7 @@ from menwei.core.clock import parse_iso
 from menwei.core.community import community_info, current_policy
 from menwei.core.decision import Decision
 from menwei.core.eventlog import Event
+from menwei.core.gate import household_from_row
 from menwei.core.model import Household
 from menwei.core.policy import Policy
 from menwei.core.state import NOT_ANNULLED
@@ -54,16 +55,7 @@ def household_of(db: sqlite_utils.Database, number: int | None) -> Household | N
     row = next(iter(db.query("select * from households where household = ?", [number])), None)
     if row is None:
         return None
-    return Household(
-        number=int(row["household"]),
-        building=row["building"],
-        unit=row["unit"],
-        room=row["room"],
-        group=row["building_group"],
-        members=int(row["members"]),
-        category=row["category"],
-        contact=row["contact"],
-    )
+    return household_from_row(row)
 
 
 def queue_notifications(
