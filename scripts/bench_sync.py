@@ -29,7 +29,9 @@ from menwei.core.gate import GateService
 from menwei.core.home import Home
 from menwei.core.issuing import issue
 from menwei.core.store import Store
-from menwei.sync.client import build_batch, enroll, sync_once
+from menwei.sync.client import build_batch, sync_once
+from menwei.sync.enrollment import enroll
+from menwei.sync.protocol import DEFAULT_BATCH_EVENTS
 from menwei.sync.server.sqlite import SqliteStorage
 
 COMMUNITY = 4201
@@ -146,6 +148,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--catchup", type=int, default=5_000)
     parser.add_argument("--rounds", type=int, default=3, help="Report the median of this many.")
+    parser.add_argument(
+        "--batch", type=int, default=DEFAULT_BATCH_EVENTS, help="Events per push batch."
+    )
     args = parser.parse_args()
     n = args.events
     print(f"menwei sync benchmarks ({HOUSEHOLDS} households, SQLite, HTTP on 127.0.0.1)")
@@ -171,13 +176,13 @@ def main() -> None:
             _copy(saved / "server.db", home.server_dir / "server.db")
             server = Server(home, port)
             t = time.perf_counter()
-            result = sync_once(a, batch_size=500)
+            result = sync_once(a, batch_size=args.batch)
             rates.append(n / (time.perf_counter() - t))
             server.stop()
             assert result.pushed == n, result
             sent = result.bytes_sent
         print(
-            f"push + ingest over HTTP (gzip, 500/batch): {median(rates):>8,.0f} events/s"
+            f"push + ingest over HTTP (gzip, {args.batch}/batch): {median(rates):>8,.0f} events/s"
             f"  ({min(rates):,.0f}-{max(rates):,.0f})"
         )
         print(f"bytes per event on the wire:               {sent / n:>8.1f} B (gzip)")
@@ -187,7 +192,7 @@ def main() -> None:
         batches = []
         after = 0
         while True:
-            batch = build_batch(store, after=after, limit=500, epoch=1, offset_ms=0)
+            batch = build_batch(store, after=after, limit=args.batch, epoch=1, offset_ms=0)
             if not batch.events:
                 break
             batches.append(batch)
@@ -210,7 +215,7 @@ def main() -> None:
             replays.append(n / (time.perf_counter() - t))
             fresh.close()
         print(
-            f"ingest alone (storage, 500/batch):         {median(ingest):>8,.0f} events/s"
+            f"ingest alone (storage, {args.batch}/batch):         {median(ingest):>8,.0f} events/s"
             f"  ({min(ingest):,.0f}-{max(ingest):,.0f})"
         )
         print(

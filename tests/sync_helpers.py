@@ -31,7 +31,8 @@ from menwei.core.gate import GateService
 from menwei.core.home import Home
 from menwei.core.issuing import issue
 from menwei.core.store import Store
-from menwei.sync.client import SyncResult, enroll, sync_once
+from menwei.sync.client import SyncResult, sync_once
+from menwei.sync.enrollment import enroll
 from menwei.sync.server.app import make_server_app
 from menwei.sync.server.sqlite import SqliteStorage
 

@@ -20,6 +20,7 @@ from sync_helpers import (
     FaultyTransport,
     Gate,
     ServerProcess,
+    ThreadedServer,
     World,
     copy_db,
     free_port,
@@ -206,4 +207,30 @@ def test_a_replaced_laptops_usb_bundle_after_re_enrollment(w: World, tmp_path: P
     assert len(ids) == len(set(ids)) == 4 and {out.event_id, fresh.event_id} <= set(ids)
     assert new.state() == b.state() == presence_states(w.server)
     assert presence_states(w.server) == {1203: "in", 1204: "out", 2101: "out"}
+    assert w.anomalies() == set()
+
+
+def test_the_server_restored_from_last_nights_backup(w: World, tmp_path: Path) -> None:
+    a, b = w.add_gate("A"), w.add_gate("B")
+    a.scan(w.codes[1203]), b.scan(w.codes[2101])
+    a.sync(), b.sync()
+    backup = tmp_path / "server-backup.db"
+    copy_db(w.home.server_dir / "server.db", backup)
+    a.scan(w.codes[1203]), b.scan(w.codes[2101]), a.scan(w.codes[1204])
+    a.sync(), b.sync(), a.sync()
+    # The server's disk dies; last night's copy comes back on the same address.
+    port = w.server.port
+    w.server.stop()
+    restore_db(backup, w.home.server_dir / "server.db")
+    w.server = ThreadedServer(w.home, clock=w.clock, port=port).start()
+    assert len(w.server_event_ids()) == 2
+    a.sync()  # sends again what the server lost: the server's head is back where it was
+    assert b.sync().snapshot, "B's cursor now points at another event: it starts over"
+    a.sync()
+    remote = {r["event_id"] for r in b.store.query("select event_id from remote_events")}
+    assert remote == a.event_ids()
+    assert_exactly_once(w)
+    assert len(w.server_event_ids()) == 5
+    assert a.state() == b.state() == presence_states(w.server)
+    assert presence_states(w.server) == {1203: "in", 1204: "out", 2101: "in"}
     assert w.anomalies() == set()

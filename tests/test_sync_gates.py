@@ -16,7 +16,8 @@ from menwei.core.gate import GateService
 from menwei.core.home import Home
 from menwei.core.issuing import issue, revoke
 from menwei.core.store import Store
-from menwei.sync.client import SyncOffline, enroll
+from menwei.sync.client import SyncOffline
+from menwei.sync.enrollment import enroll
 from menwei.sync.status import sync_status
 from sync_helpers import COMMUNITY, T0, FaultyTransport, Gate, World, presence_states, world
 

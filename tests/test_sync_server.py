@@ -89,7 +89,7 @@ def test_missing_wrong_and_revoked_tokens(w: World) -> None:
     assert "IT person" in refused.value.message
     assert len(w.server_event_ids()) == 1, "nothing from a revoked gate"
     # Enrolled again (same name, new token): its log goes on in a new epoch, nothing twice.
-    from menwei.sync.client import enroll
+    from menwei.sync.enrollment import enroll
 
     enroll(a.home, w.server.url, w.server.token("A"), clock=w.clock)
     a.reopen()

@@ -10,7 +10,8 @@ import pytest
 from menwei.core.errors import MenweiError
 from menwei.sync import tls
 from menwei.sync.anomalies import Trip, anomaly_id, expected_sequence_anomalies, fold_trips
-from menwei.sync.client import SyncResult, parse_enrollment
+from menwei.sync.client import SyncResult
+from menwei.sync.enrollment import parse_enrollment
 from menwei.sync.protocol import TooLarge, gunzip_bounded, gzip_bytes
 
 

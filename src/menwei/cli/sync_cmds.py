@@ -286,7 +286,7 @@ def enroll(url: str, token: str, fingerprint: str | None, as_json: bool) -> None
     """
     from menwei.sync import tls
     from menwei.sync.client import SyncError
-    from menwei.sync.client import enroll as do_enroll
+    from menwei.sync.enrollment import enroll as do_enroll
 
     home = get_home()
     try:

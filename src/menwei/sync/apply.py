@@ -170,6 +170,7 @@ def apply_snapshot(store: Store, snap: Snapshot, *, now: str) -> set[int]:
             db,
             ref_version=snap.ref_version,
             pull_after_gseq=snap.head_gseq,
+            pull_cursor_event=snap.cursor_event_id,
             anomaly_after=snap.anomaly_seq,
             policy_warning=warning,
         )
@@ -225,12 +226,14 @@ def _insert_events(db: Database, events: list[RemoteEvent]) -> set[int]:
     return households
 
 
-def apply_events(store: Store, events: list[RemoteEvent], next_after: int) -> set[int]:
+def apply_events(
+    store: Store, events: list[RemoteEvent], next_after: int, cursor_event_id: str | None
+) -> set[int]:
     """Store a page of other gates' events with its cursor; re-derive the households touched."""
     with store.write() as db:
         households = _insert_events(db, events)
         state.rebuild(db, households)
-        set_state(db, pull_after_gseq=next_after)
+        set_state(db, pull_after_gseq=next_after, pull_cursor_event=cursor_event_id)
     return households
 
 
@@ -274,10 +277,11 @@ def apply_push_result(store: Store, result: PushResult, *, head_seq: int, now: s
     with store.write() as db:
         values = get_state(store)
         updates: dict[str, object] = {"acked_through_seq": acked, "push_epoch": result.epoch}
-        if result.repull_after is not None:
-            updates["pull_after_gseq"] = min(
-                state_int(values, "pull_after_gseq"), result.repull_after
-            )
+        if result.repull_after is not None and result.repull_after < state_int(
+            values, "pull_after_gseq"
+        ):
+            updates["pull_after_gseq"] = result.repull_after
+            updates["pull_cursor_event"] = result.repull_event_id
         set_state(db, **updates)
         if result.epoch != state_int(values, "push_epoch", result.epoch) or result.forked:
             set_meta(db, device_epoch=result.epoch)

@@ -10,22 +10,17 @@ closes) its own database connection unless given one.
 from __future__ import annotations
 
 import json
-import secrets
-import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ValidationError
 
 from menwei.core.clock import Clock, SystemClock, iso, parse_iso
-from menwei.core.community import community_info
 from menwei.core.errors import MenweiError
 from menwei.core.home import Home
 from menwei.core.store import Store
@@ -59,7 +54,6 @@ __all__ = [
     "SyncOffline",
     "SyncRefused",
     "SyncResult",
-    "enroll",
     "sync_once",
 ]
 
@@ -195,10 +189,10 @@ class SyncClient:
             EnrollResponse, self._request("POST", "/v1/enroll", json=request.model_dump())
         )
 
-    def status(self) -> tuple[StatusResponse, int]:
+    def status(self, cursor: int = 0) -> tuple[StatusResponse, int]:
         """The server's status and the clock offset measured with it (server minus gate, ms)."""
         sent = self.clock.now()
-        response = self._request("GET", "/v1/status")
+        response = self._request("GET", "/v1/status", params={"cursor": cursor})
         received = self.clock.now()
         status = self._model(StatusResponse, response)
         middle = sent + (received - sent) / 2
@@ -388,8 +382,9 @@ class _Sync:
         return iso(self.clock.now())
 
     def run(self) -> SyncResult:
-        status, offset = self.client.status()
         state = apply.get_state(self.store)
+        after = apply.state_int(state, "pull_after_gseq")
+        status, offset = self.client.status(after)
         with self.store.write() as db:
             apply.set_state(
                 db,
@@ -402,12 +397,12 @@ class _Sync:
                 f"This laptop's clock is {abs(offset) / 60000:.1f} min "
                 f"{'behind' if offset > 0 else 'ahead of'} the server's: set it right."
             )
-        after = apply.state_int(state, "pull_after_gseq")
         fresh_server = state.get("server_instance") not in (None, status.instance_id)
-        # A cursor past the server's head: the server's database was replaced or restored.
-        ahead = status.head_gseq < after
+        # Another event (or none) where the cursor points: the server's database was restored
+        # from a backup and filled up again differently. Start over from a snapshot.
+        moved = status.cursor_event_id != state.get("pull_cursor_event")
         far_behind = status.head_gseq - after > self.snapshot_lag
-        if fresh_server or ahead or far_behind:
+        if fresh_server or moved or far_behind:
             self._snapshot()
         else:
             self._reference(apply.state_int(state, "ref_version"))
@@ -475,6 +470,10 @@ class _Sync:
         acked = apply.state_int(values, "acked_through_seq")
         epoch = apply.state_int(values, "push_epoch", status.epoch) or status.epoch
         stalled = rewinds = 0
+        if status.epoch == epoch and status.acked_through_seq < acked:
+            # The server holds less than it once acknowledged (restored from a backup): send
+            # again from what it holds; it keeps nothing twice.
+            acked = status.acked_through_seq
         # Send even an empty batch when the server holds more than this gate (restored from an
         # old copy) or names another epoch (an answer was lost): its answer says where we are.
         probe = status.acked_through_seq > apply.local_head(self.store)[0] or status.epoch != epoch
@@ -526,7 +525,9 @@ class _Sync:
         after = apply.state_int(apply.get_state(self.store), "pull_after_gseq")
         while True:
             page = self.client.events(after, self.page_size)
-            self.households |= apply.apply_events(self.store, page.events, page.next_after)
+            self.households |= apply.apply_events(
+                self.store, page.events, page.next_after, page.cursor_event_id
+            )
             self.pulled += len(page.events)
             after = page.next_after
             if not page.more:
@@ -620,149 +621,3 @@ def _record(
             apply.set_state(db, **values)
     except MenweiError:
         pass  # the database is busy: the outcome is still returned or raised
-
-
-# --- enrollment ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EnrollResult:
-    gate_id: str
-    gate_name: str
-    epoch: int
-    community_id: int
-    community_name: str
-    server_url: str
-    cert_sha256: str | None
-    households: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def parse_enrollment(url: str | None, token: str) -> tuple[str, str, str | None]:
-    """(url, token, fingerprint) from the command line or the QR text of `server gate add`."""
-    fingerprint = None
-    text = token.strip()
-    if text.startswith("{"):
-        try:
-            doc = json.loads(text)
-            text = str(doc["token"])
-            fingerprint = doc.get("cert_sha256")
-            url = url or doc.get("url")
-        except (ValueError, KeyError, TypeError):
-            raise MenweiError("The enrollment text is not readable: copy it again.") from None
-    if not url:
-        raise MenweiError("Say which server: menwei enroll URL TOKEN")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise MenweiError(f"{url!r} is not a server address like https://192.168.1.10:8470")
-    return url.rstrip("/"), text, fingerprint
-
-
-def enroll(
-    home: Home,
-    url: str,
-    token: str,
-    *,
-    fingerprint: str | None = None,
-    transport: httpx.BaseTransport | None = None,
-    clock: Clock | None = None,
-    hostname: str | None = None,
-    timeout: float = 30.0,
-) -> EnrollResult:
-    """Enroll this home as a gate: claim the token, pin the certificate, load the snapshot.
-
-    Creates the gate's database when the laptop has none (a gate needs no `menwei init`).
-    """
-    clock = clock or SystemClock()
-    url, token, qr_fingerprint = parse_enrollment(url, token)
-    expected = fingerprint or qr_fingerprint
-    expected = tls.normalise_fingerprint(expected) if expected else None
-    parts = urlsplit(url)
-    cert_pem = None
-    cert_sha = None
-    if parts.scheme == "https":
-        cert_pem = tls.fetch_server_certificate(str(parts.hostname), parts.port or 443)
-        cert_sha = tls.fingerprint(cert_pem)
-        if expected and cert_sha != expected:
-            raise MenweiError(
-                "The server's certificate does not match the fingerprint given "
-                f"({tls.short(cert_sha)} is not {tls.short(expected)}): it may not be the "
-                "community's server. Nothing was changed."
-            )
-    with SyncClient(url, cert_pem=cert_pem, transport=transport, timeout=timeout, clock=clock) as c:
-        server = c.health()
-        community = int(server["community_id"])
-        existing = None
-        if home.db_path.exists():
-            with _own_store(home, None) as s:
-                if s.meta("community_id") is not None:
-                    existing = community_info(s)
-        if existing is not None and existing.community != community:
-            raise MenweiError(
-                f"This home belongs to community {existing.community}, the server serves "
-                f"community {community}: use another MENWEI_HOME. Nothing was changed."
-            )
-        key = Ed25519PrivateKey.generate()
-        api_token = secrets.token_urlsafe(32)
-        store = Store.open(home.db_path, create=True)
-        try:
-            head_seq, _ = apply.local_head(store)
-            answer = c.enroll(
-                EnrollRequest(
-                    token=token,
-                    api_token=api_token,
-                    public_key=Credentials(url, "", api_token, key).public_key_hex,
-                    hostname=hostname or socket.gethostname(),
-                    software="menwei",
-                    head_seq=head_seq,
-                )
-            )
-            creds = Credentials(url, answer.gate_id, api_token, key, cert_pem, cert_sha)
-            creds.save(home)
-            now = iso(clock.now())
-            with store.write() as db:
-                apply.set_meta(
-                    db,
-                    community_id=answer.community_id,
-                    community_name=answer.community_name,
-                    gate_id=answer.gate_id,
-                    gate_name=answer.gate_name,
-                    device_epoch=answer.epoch,
-                )
-                apply.set_state(
-                    db,
-                    server_url=url,
-                    cert_sha256=cert_sha,
-                    push_epoch=answer.epoch,
-                    acked_through_seq=0,
-                    pull_after_gseq=0,
-                    ref_version=0,
-                    anomaly_after=0,
-                    enrolled_at=now,
-                )
-                db.execute(
-                    "insert into meta (key, value) values ('created_at', ?) "
-                    "on conflict(key) do nothing",
-                    [now],
-                )
-            with client_for(creds, transport=transport, timeout=timeout, clock=clock) as authed:
-                apply.apply_snapshot(store, authed.snapshot(), now=now)
-                with store.write() as db:
-                    apply.set_state(
-                        db, last_sync_at=now, last_sync_outcome="ok", last_sync_error=None
-                    )
-            households = len(store.query("select household from households"))
-        finally:
-            store.close()
-    return EnrollResult(
-        gate_id=answer.gate_id,
-        gate_name=answer.gate_name,
-        epoch=answer.epoch,
-        community_id=answer.community_id,
-        community_name=answer.community_name,
-        server_url=url,
-        cert_sha256=cert_sha,
-        households=households,
-    )

@@ -22,7 +22,7 @@ PROTOCOL = 1
 SERVER_TIME_HEADER = "X-Menwei-Server-Time"
 
 # Batches and pages.
-DEFAULT_BATCH_EVENTS = 500
+DEFAULT_BATCH_EVENTS = 1000
 MAX_BATCH_EVENTS = 2000
 DEFAULT_PAGE = 1000
 MAX_PAGE = 5000
@@ -105,6 +105,9 @@ class StatusResponse(WireModel):
     head_gseq: int
     ref_version: int
     anomaly_seq: int
+    cursor_event_id: str | None = Field(
+        default=None, description="The event at the gseq the gate asked about (its cursor)"
+    )
 
 
 # --- push ----------------------------------------------------------------------------------------
@@ -164,6 +167,7 @@ class PushResult(WireModel):
     repull_after: int | None = Field(
         default=None, description="Pull again from here: events this gate no longer holds"
     )
+    repull_event_id: str | None = Field(default=None, description="The event at repull_after")
 
 
 # --- pull ----------------------------------------------------------------------------------------
@@ -178,11 +182,15 @@ class RemoteEvent(WireModel):
 
 
 class EventsPage(WireModel):
+    """`cursor_event_id` is the event at `next_after`: the gate keeps it with its cursor and
+    checks it at the next sync (a server restored from a backup holds other events there)."""
+
     server_time: str
     events: list[RemoteEvent]
     next_after: int
     head_gseq: int
     more: bool
+    cursor_event_id: str | None = None
 
 
 class HouseholdRecord(WireModel):
@@ -257,6 +265,7 @@ class Snapshot(WireModel):
     community_name: str
     ref_version: int
     head_gseq: int
+    cursor_event_id: str | None = None
     anomaly_seq: int
     households: list[HouseholdRecord]
     revocations: list[RevocationRecord]

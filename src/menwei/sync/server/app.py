@@ -189,9 +189,12 @@ def make_server_app(
         return store.enroll(reference.community_id, request, now=clock.now())
 
     @app.get("/v1/status", tags=["sync"], responses={401: {"model": ErrorBody}})
-    def status(gate: Gate) -> StatusResponse:
+    def status(
+        gate: Gate,
+        cursor: Annotated[int, Query(ge=0, description="The gate's pull cursor, to check")] = 0,
+    ) -> StatusResponse:
         """The calling gate's epoch and acknowledged sequence; the community's cursors."""
-        return store.status(gate, now=clock.now())
+        return store.status(gate, now=clock.now(), cursor=cursor)
 
     push_schema = PushBatch.model_json_schema(ref_template="#/components/schemas/{model}")
     push_schema.pop("$defs", None)

@@ -12,7 +12,6 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import Any
 
 from sqlite_utils import Database
@@ -286,6 +285,7 @@ def fold_households(
 class NewEventRow:
     """What detection needs of an event just stored."""
 
+    key: str  # its place in a household's fold: wall time | event id
     event_id: str
     gate_id: str
     kind: str
@@ -298,10 +298,6 @@ class NewEventRow:
     overdue: bool
     clock_offset_ms: int | None
     override_reason: str | None
-
-    @cached_property
-    def key(self) -> str:
-        return sort_key(self.wall_time, self.event_id)
 
 
 class PolicyCache:
@@ -460,6 +456,8 @@ def _outside_window(refs: _Refs, r: NewEventRow, book: AnomalyBook) -> None:
         if found is None or hh is None:
             return
         sha, policy = found
+        if not policy.windows:
+            return
         status = policy.window_status(hh[0], hh[1], parse_iso(r.wall_time))
         if not status.has_windows or status.open_now is not None:
             return

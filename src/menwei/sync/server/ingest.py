@@ -140,10 +140,13 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def parse_body(text: str) -> dict[str, Any] | None:
     """An event's body text as a JSON object (None when it is not one)."""
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        value = _DECODER.decode(text)
     except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
@@ -291,7 +294,14 @@ class Ingest:
             head_gseq=int(head),
             forked=self.forked,
             repull_after=self.repull_after,
+            repull_event_id=self._event_at(self.repull_after),
         )
+
+    def _event_at(self, gseq: int | None) -> str | None:
+        if not gseq:
+            return None
+        row = self.db.execute("select event_id from events where gseq = ?", [gseq]).fetchone()
+        return None if row is None else str(row[0])
 
     def _event_id(self, ev: WireEvent) -> str | None:
         body = self.bodies.get(id(ev))
@@ -427,6 +437,7 @@ class Ingest:
             )
             return
         row = NewEventRow(
+            key=f"{body['wall_time']}|{eid}",
             event_id=eid,
             gate_id=self.gate_id,
             kind=body["kind"],

@@ -552,7 +552,11 @@ class SqliteStorage(ServerStorage):
             ).fetchall()
         return [str(r[0]) for r in rows if r[0]]
 
-    def status(self, gate: GateAuth, *, now: datetime) -> StatusResponse:
+    def _event_at(self, gseq: int) -> str | None:
+        row = self._one("select event_id from events where gseq = ?", [gseq])
+        return None if row is None else str(row[0])
+
+    def status(self, gate: GateAuth, *, now: datetime, cursor: int = 0) -> StatusResponse:
         with self._lock:
             with self.store.write() as db:
                 db.execute(
@@ -573,6 +577,7 @@ class SqliteStorage(ServerStorage):
                 head_gseq=int(head),
                 ref_version=int(c["ref_version"]),
                 anomaly_seq=int(c["anomaly_seq"]),
+                cursor_event_id=self._event_at(cursor),
             )
 
     # --- events ---------------------------------------------------------------------------------
@@ -635,12 +640,18 @@ class SqliteStorage(ServerStorage):
                 " and gseq > ? and not (gate_id = ? and orphan = 0) order by gseq limit ?",
                 [gate.community_id, after, gate.gate_id, limit],
             )
-        if len(events) == limit:
-            next_after, more = events[-1].gseq, events[-1].gseq < head
-        else:
-            next_after, more = max(after, head), False
+            if len(events) == limit:
+                next_after, more = events[-1].gseq, events[-1].gseq < head
+            else:
+                next_after, more = max(after, head), False
+            at = self._event_at(next_after)
         return EventsPage(
-            server_time=iso(now), events=events, next_after=next_after, head_gseq=head, more=more
+            server_time=iso(now),
+            events=events,
+            next_after=next_after,
+            head_gseq=head,
+            more=more,
+            cursor_event_id=at,
         )
 
     def events_page_json(self, gate: GateAuth, after: int, limit: int, *, now: datetime) -> bytes:
@@ -652,10 +663,11 @@ class SqliteStorage(ServerStorage):
                 " and gseq > ? and not (gate_id = ? and orphan = 0) order by gseq limit ?",
                 [gate.community_id, after, gate.gate_id, limit],
             ).fetchall()
-        if len(rows) == limit:
-            next_after, more = rows[-1][0], rows[-1][0] < head
-        else:
-            next_after, more = max(after, head), False
+            if len(rows) == limit:
+                next_after, more = rows[-1][0], rows[-1][0] < head
+            else:
+                next_after, more = max(after, head), False
+            at = self._event_at(next_after)
         parts = [
             f'{{"gseq":{r[0]},"gate_id":{json.dumps(r[1])},"epoch":{r[2]},"seq":{r[3]},'
             f'"body":{r[4]}}}'
@@ -663,7 +675,8 @@ class SqliteStorage(ServerStorage):
         ]
         return (
             f'{{"server_time":"{iso(now)}","events":[{",".join(parts)}],'
-            f'"next_after":{next_after},"head_gseq":{head},"more":{"true" if more else "false"}}}'
+            f'"next_after":{next_after},"head_gseq":{head},"more":{"true" if more else "false"},'
+            f'"cursor_event_id":{json.dumps(at)}}}'
         ).encode()
 
     def snapshot(self, gate: GateAuth, *, now: datetime, days: int = 14) -> Snapshot:
@@ -705,6 +718,7 @@ class SqliteStorage(ServerStorage):
                     community_name=c["name"],
                     ref_version=int(c["ref_version"]),
                     head_gseq=head,
+                    cursor_event_id=self._event_at(head),
                     anomaly_seq=int(c["anomaly_seq"]),
                     households=self._households(cid, None),
                     revocations=self._revocations(cid, None),

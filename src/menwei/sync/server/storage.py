@@ -212,7 +212,8 @@ class ServerStorage(ABC):
         """Every Ed25519 key the gate enrolled with (a replaced laptop's bundles still verify)."""
 
     @abstractmethod
-    def status(self, gate: GateAuth, *, now: datetime) -> StatusResponse: ...
+    def status(self, gate: GateAuth, *, now: datetime, cursor: int = 0) -> StatusResponse:
+        """The gate's standing; `cursor_event_id` names the event at gseq `cursor`."""
 
     # --- events -------------------------------------------------------------------------------
 
