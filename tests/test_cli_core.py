@@ -148,3 +148,28 @@ def test_passes_issue_refuses_unknown_households(community: Community, tmp_path:
     assert r.exit_code == 1 and "9999" in r.output
     r = run("passes", "issue", "--out", str(tmp_path))
     assert r.exit_code == 1 and "--all" in r.output
+
+
+def test_override_undo_and_register_from_the_command_line(community: Community) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).weekday()
+    other = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][(today + 3) % 7]
+    community.home.policy_path.write_text(
+        f'[[windows]]\ngroups = ["3"]\nweekdays = ["{other}"]\nstart = "08:00"\nend = "09:00"\n',
+        encoding="utf-8",
+    )
+    refused = json.loads(run("check", community.codes[1203], "--json").output)
+    assert refused["reason"] == "outside_window"
+    r = run("override", refused["event_id"], "--reason", "other", "--json")
+    assert r.exit_code == 1 and "needs the reason in words" in r.output
+    r = run("override", refused["event_id"], "--reason", "medical", "--note", "复诊", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["kind"] == "override"
+    r = run("undo", "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["kind"] == "annul"
+    r = run("register-return", "2102", "--note", "外地返岗", "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["kind"] == "register"
+    r = run("register-return", "2102", "--note", " ")
+    assert r.exit_code == 1 and "needs a note" in r.output

@@ -19,6 +19,9 @@ COMMANDS: dict[str, str] = {
     "policy": "menwei.cli.setup:policy",
     "check": "menwei.cli.gate_cmds:check",
     "log": "menwei.cli.gate_cmds:log",
+    "override": "menwei.cli.gate_cmds:override",
+    "undo": "menwei.cli.gate_cmds:undo",
+    "register-return": "menwei.cli.gate_cmds:register_return",
     "demo": "menwei.cli.demo:demo",
     # scanner
     "scan": "menwei.cli.scan:scan",

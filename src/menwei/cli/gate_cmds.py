@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from menwei.cli.common import emit_json, get_home, json_option, reports_errors
+from menwei.core.decision import Decision
 from menwei.core.errors import MenweiError
 
 
@@ -66,18 +67,7 @@ def check(
         headcount=headcount,
         dry_run=dry_run,
     )
-    if as_json:
-        emit_json(decision.to_json(lang))
-        return
-    colour = {"green": "green", "amber": "yellow", "red": "red"}[decision.verdict]
-    where = f" 户号 {decision.household_number}" if decision.household_number else ""
-    click.secho(f"{decision.title.get(lang)}{where}", fg=colour, bold=True)
-    click.echo(decision.text(lang))
-    click.echo(
-        f"reason={decision.reason} direction={decision.direction or '-'} "
-        f"recorded={'yes' if decision.recorded else 'no'}"
-        + (f" event={decision.event_id}" if decision.event_id else "")
-    )
+    _print_decision(decision, lang, as_json)
 
 
 @click.group(invoke_without_command=True)
@@ -147,3 +137,84 @@ def log_verify(as_json: bool) -> None:
         )
     if not report.ok:
         sys.exit(1)
+
+
+def _print_decision(decision: Decision, lang: str, as_json: bool) -> None:
+    if as_json:
+        emit_json(decision.to_json(lang))
+        return
+    colour = {"green": "green", "amber": "yellow", "red": "red"}[decision.verdict]
+    where = f" 户号 {decision.household_number}" if decision.household_number else ""
+    click.secho(f"{decision.title.get(lang)}{where}", fg=colour, bold=True)
+    click.echo(decision.text(lang))
+    click.echo(
+        f"reason={decision.reason} direction={decision.direction or '-'} "
+        f"recorded={'yes' if decision.recorded else 'no'}"
+        + (f" event={decision.event_id}" if decision.event_id else "")
+    )
+
+
+lang_option = click.option(
+    "--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True
+)
+operator_option = click.option(
+    "--operator", help="Who is at the gate (default: the signed-in volunteer, else 'cli')."
+)
+
+
+@click.command()
+@click.argument("event_id")
+@click.option(
+    "--reason",
+    type=click.Choice(["medical", "emergency", "work", "other"]),
+    required=True,
+    help="就医 medical, 紧急 emergency, 返岗 work, other (needs --note).",
+)
+@click.option("--note", help="The reason in words.")
+@operator_option
+@lang_option
+@json_option
+@reports_errors
+def override(
+    event_id: str, reason: str, note: str | None, operator: str | None, lang: str, as_json: bool
+) -> None:
+    """Let a refused household through anyway (the refusal's EVENT_ID, from `check --json`)."""
+    from menwei.wiring import open_gate
+
+    gate = open_gate(get_home())
+    who = operator or gate.current_operator() or "cli"
+    _print_decision(gate.override(event_id, reason=reason, note=note, operator=who), lang, as_json)
+
+
+@click.command()
+@operator_option
+@lang_option
+@json_option
+@reports_errors
+def undo(operator: str | None, lang: str, as_json: bool) -> None:
+    """Undo this gate's last exit or entry (within 2 minutes): recorded as an annulment."""
+    from menwei.wiring import open_gate
+
+    gate = open_gate(get_home())
+    who = operator or gate.current_operator() or "cli"
+    _print_decision(gate.annul_last(operator=who), lang, as_json)
+
+
+@click.command("register-return")
+@click.argument("household", type=int)
+@click.option("--note", required=True, help="Where from and why (外地返岗, 出院...).")
+@click.option("--headcount", type=int, default=1, show_default=True)
+@operator_option
+@lang_option
+@json_option
+@reports_errors
+def register_return(
+    household: int, note: str, headcount: int, operator: str | None, lang: str, as_json: bool
+) -> None:
+    """Register a returning resident of HOUSEHOLD: back in with no exit on record."""
+    from menwei.wiring import open_gate
+
+    gate = open_gate(get_home())
+    who = operator or gate.current_operator() or "cli"
+    decision = gate.register_return(household, note=note, operator=who, headcount=headcount)
+    _print_decision(decision, lang, as_json)
