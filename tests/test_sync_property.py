@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from menwei.core.clock import FrozenClock
@@ -70,9 +70,46 @@ def _acked_ids(gate: Gate) -> set[str]:
 @settings(
     max_examples=30,
     deadline=None,
+    derandomize=True,  # the same examples on every run, so CI is repeatable
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(ops=st.lists(op, min_size=10, max_size=30))
+# Found by random runs: a gate restored from a copy older than its current epoch writes new
+# events under that old epoch, and an old request is replayed after it.
+@example(
+    ops=[
+        ("scan", 0, 1203, "auto"),
+        ("scan", 0, 1203, "auto"),
+        ("scan", 0, 1203, "auto"),
+        ("sync", 0, "ok"),
+        ("scan", 0, 1203, "auto"),
+        ("override", 0),
+        ("sync", 0, "ok"),
+        ("restore", 0),
+        ("scan", 0, 1203, "auto"),
+        ("replay", 0),
+    ]
+)
+@example(
+    ops=[
+        ("sync", 0, "ok"),
+        ("scan", 0, 1203, "auto"),
+        ("sync", 0, "ok"),
+        ("scan", 0, 1203, "auto"),
+        ("sync", 0, "ok"),
+        ("backup", 0),
+        ("scan", 0, 1203, "auto"),
+        ("sync", 0, "ok"),
+        ("restore", 0),
+        ("scan", 0, 1203, "auto"),
+        ("sync", 0, "ok"),
+        ("restore", 0),
+        ("scan", 0, 1203, "auto"),
+        ("scan", 0, 1203, "auto"),
+        ("sync", 0, "ok"),
+    ]
+)
 def test_nothing_lost_nothing_twice_everyone_agrees(ops: list[tuple[Any, ...]]) -> None:
     with tempfile.TemporaryDirectory() as tmp, world(Path(tmp), clock=FrozenClock(T0)) as w:
         gates = [w.add_gate(name) for name in ("A", "B", "C")]

@@ -276,7 +276,7 @@ class Ingest:
             events = []
         self.live = live
         for ev in events:
-            stream = self._one(stream, ev, live)
+            stream = self._one(stream, ev, self.live)
         self._save(stream)
         self._detect()
         self._gate_seen(batch.clock_offset_ms)
@@ -352,16 +352,30 @@ class Ingest:
                 before = held(self.db, stream, s - 1)
                 expected_prev = before[0] if before else None
             elif not live:
-                self._reject(stream, ev, "sequence_conflict", "another event holds this seq")
-                self.book.put(
-                    anomaly_id("seq_reuse", self.gate_id, str(stream.epoch), str(s), ev.hash),
-                    "seq_reuse",
-                    household=None,
-                    gate_id=self.gate_id,
-                    event_ids=[x for x in (have[1], self._event_id(ev)) if x],
-                    detail=f"gate {self.gate_id} epoch {stream.epoch}: two events claim seq {s}",
+                eid = self._event_id(ev)
+                known = self.known.get(eid) if eid else None
+                if known is not None and known[0] == ev.hash:
+                    # A replayed request: this event is held already, under a later epoch.
+                    self.duplicates += 1
+                    return stream
+                # The gate was restored from a copy older than its current epoch and wrote new
+                # events there: everything the current lineage holds past this point leaves the
+                # gate's log (kept here, handed back by pulls), and it goes on in a new epoch.
+                self._orphan_current_lineage(stream)
+                before = held(self.db, stream, s - 1)
+                stream = self._fork(
+                    stream,
+                    base_seq=s - 1,
+                    base_hash=before[0] if before else ev.prev_hash,
+                    detail=(
+                        f"gate {self.gate_id} wrote a different event {s} in epoch {stream.epoch}, "
+                        "which it had left (restored from an old copy?); both are kept, the gate "
+                        "goes on in a new epoch"
+                    ),
+                    event_ids=[x for x in (have[1], eid) if x],
                 )
-                return stream
+                self.live = True
+                expected_prev = stream.head_hash
             else:
                 before = held(self.db, stream, s - 1)
                 stream = self._fork(
@@ -520,6 +534,24 @@ class Ingest:
         )
 
     # --- epochs ---------------------------------------------------------------------------------
+
+    def _orphan_current_lineage(self, old: Stream) -> None:
+        """Mark as orphaned every event of the gate's current lineage that is not an ancestor
+        of `old` (a stream the gate went back to)."""
+        ancestors: set[int] = set()
+        s: Stream | None = old
+        while s is not None:
+            ancestors.add(s.epoch)
+            s = load_stream(self.db, s.gate_id, s.parent_epoch) if s.parent_epoch else None
+        s = load_stream(self.db, self.gate_id, self.current_epoch)
+        while s is not None and s.epoch not in ancestors:
+            for sql in (
+                "update events set orphan = 1 where gate_id = ? and epoch = ? and seq > ?",
+                "update events set orphan = 1 where event_id in (select event_id from aliases "
+                "where gate_id = ? and epoch = ? and seq > ?)",
+            ):
+                self.db.execute(sql, [self.gate_id, s.epoch, s.base_seq])
+            s = load_stream(self.db, s.gate_id, s.parent_epoch) if s.parent_epoch else None
 
     def _fork(
         self, stream: Stream, *, base_seq: int, base_hash: str, detail: str, event_ids: list[str]
