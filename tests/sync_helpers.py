@@ -132,7 +132,9 @@ class ThreadedServer:
         self.storage.close()
 
     def token(self, name: str) -> str:
-        return self.storage.add_gate(COMMUNITY, name, now=datetime.now(UTC)).token
+        # Made on the server's clock, which may be a frozen one: a token's expiry is its business.
+        now = self.clock.now() if self.clock is not None else datetime.now(UTC)
+        return self.storage.add_gate(COMMUNITY, name, now=now).token
 
 
 @contextlib.contextmanager
