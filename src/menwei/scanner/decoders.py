@@ -44,7 +44,6 @@ class Decoder(Protocol):
 
     def decode(self, gray: Image) -> list[str]:
         """The texts of the QR codes found, verbatim, in the order found (may be empty)."""
-        ...
 
 
 def to_gray(frame: Image) -> Image:

@@ -22,6 +22,23 @@ from menwei.screens.widgets import KeyBar
 OVERDUE_SHOWN = 5
 
 
+def sign_in(screen: GateModal[str | None], name: str, pin_field: Input, error: Static) -> bool:
+    """Sign `name` in from a dialog: ask for the PIN first where one is set; say what failed."""
+    if name and screen.session.gate.needs_pin(name) and not pin_field.display:
+        pin_field.display = True
+        pin_field.focus()
+        error.update(screen.t("signin.pin_please"))
+        return False
+    try:
+        screen.session.desk.sign_in(name, pin_field.value or None)
+    except DeskError as exc:
+        pin_field.value = ""
+        error.update(desk_error(screen.session.lang, exc))
+        screen.app.bell()
+        return False
+    return True
+
+
 class SignInScreen(GateModal[str | None]):
     """Sign in with a name, and a PIN where the committee set one. Cannot be skipped."""
 
@@ -74,19 +91,8 @@ class SignInScreen(GateModal[str | None]):
         name = self.query_one("#signin-name", Input).value.strip()
         pin_field = self.query_one("#signin-pin", Input)
         error = self.query_one("#signin-error", Static)
-        if name and self.session.gate.needs_pin(name) and not pin_field.display:
-            pin_field.display = True
-            pin_field.focus()
-            error.update(self.t("signin.pin_please"))
-            return
-        try:
-            self.session.desk.sign_in(name, pin_field.value or None)
-        except DeskError as exc:
-            pin_field.value = ""
-            error.update(desk_error(self.session.lang, exc))
-            self.app.bell()
-            return
-        self.dismiss(name)
+        if sign_in(self, name, pin_field, error):
+            self.dismiss(name)
 
 
 class HandoverScreen(GateModal[str | None]):
@@ -182,19 +188,8 @@ class HandoverScreen(GateModal[str | None]):
         if not name:
             error.update(self.t("handover.name_needed"))
             return
-        if self.session.gate.needs_pin(name) and not pin_field.display:
-            pin_field.display = True
-            pin_field.focus()
-            error.update(self.t("signin.pin_please"))
-            return
-        try:
-            self.session.desk.sign_in(name, pin_field.value or None)
-        except DeskError as exc:
-            pin_field.value = ""
-            error.update(desk_error(self.session.lang, exc))
-            self.app.bell()
-            return
-        self.dismiss(name)
+        if sign_in(self, name, pin_field, error):
+            self.dismiss(name)
 
     def action_finish(self) -> None:
         """End the shift with nobody taking over, and close the app."""

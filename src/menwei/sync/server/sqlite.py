@@ -301,10 +301,7 @@ class SqliteStorage(ServerStorage):
             return version
 
     def _households(self, community_id: int, since: int | None) -> list[HouseholdRecord]:
-        where = "community_id = ?" + (
-            " and version > ?" if since is not None else " and deleted = 0"
-        )
-        params: list[Any] = [community_id] + ([since] if since is not None else [])
+        where, params = _delta(community_id, since, tombstones=True)
         return [
             HouseholdRecord(
                 household=r["household"],
@@ -323,10 +320,7 @@ class SqliteStorage(ServerStorage):
         ]
 
     def _revocations(self, community_id: int, since: int | None) -> list[RevocationRecord]:
-        where = "community_id = ?" + (
-            " and version > ?" if since is not None else " and deleted = 0"
-        )
-        params: list[Any] = [community_id] + ([since] if since is not None else [])
+        where, params = _delta(community_id, since, tombstones=True)
         return [
             RevocationRecord(
                 household=r["household"],
@@ -341,8 +335,7 @@ class SqliteStorage(ServerStorage):
         ]
 
     def _keys(self, community_id: int, since: int | None) -> list[KeyRecord]:
-        where = "community_id = ?" + (" and version > ?" if since is not None else "")
-        params: list[Any] = [community_id] + ([since] if since is not None else [])
+        where, params = _delta(community_id, since, tombstones=False)
         return [
             KeyRecord(kid=r["kid"], public_key=r["public_key"], status=r["status"])
             for r in self._rows(f"select * from ref_keys where {where} order by kid", params)
@@ -785,3 +778,11 @@ class SqliteStorage(ServerStorage):
                 " from rejected where community_id = ? order by id",
                 [community_id],
             )
+
+
+def _delta(community_id: int, since: int | None, *, tombstones: bool) -> tuple[str, list[Any]]:
+    """The filter for reference rows: changed after `since` (deletions included), or, for a full
+    copy, every row still alive (where the table keeps tombstones)."""
+    if since is not None:
+        return "community_id = ? and version > ?", [community_id, since]
+    return "community_id = ?" + (" and deleted = 0" if tombstones else ""), [community_id]
