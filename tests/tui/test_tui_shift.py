@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import T0, Community
 from menwei.core.errors import GateError
 from menwei.core.shift import (
     clock_warning,
@@ -16,6 +15,7 @@ from menwei.core.shift import (
     today_start,
     verify_home_log,
 )
+from tests.conftest import T0, Community
 
 
 def test_handover_summary_counts_this_shift_and_lists_the_overdue(community: Community) -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Community
 from menwei.core import eventlog
 from menwei.core.errors import NotInitialised, SchemaTooNew
 from menwei.core.eventlog import uuid7
 from menwei.core.store import Store
+from tests.conftest import Community
 
 
 def test_database_settings(community: Community) -> None:

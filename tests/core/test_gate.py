@@ -6,12 +6,12 @@ from datetime import date, timedelta
 
 import pytest
 
-from conftest import Community
 from menwei.core import eventlog, keys
 from menwei.core.community import policy_version
 from menwei.core.errors import GateError
 from menwei.core.issuing import revoke
 from menwei.core.passes import PassData, sign
+from tests.conftest import Community
 
 
 def own_key_code(c: Community, **fields: int | date) -> str:

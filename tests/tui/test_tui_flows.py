@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from textual.widgets import DataTable, Input, OptionList, Static
 
-from conftest import Community
 from menwei.core.policy import Policy
 from menwei.screens.board import BoardScreen
 from menwei.screens.dialogs import LookupScreen, OverrideScreen, UndoScreen
@@ -16,7 +15,8 @@ from menwei.screens.log import LogScreen
 from menwei.screens.messages import CameraChanged, CodeScanned
 from menwei.screens.shift import HandoverScreen, SignInScreen
 from menwei.screens.widgets import KeyBar, StatusBar
-from tui_helpers import (  # noqa: F401 - fixtures
+from tests.conftest import Community
+from tests.tui.helpers import (  # noqa: F401 - fixtures
     anyio_backend,
     forged,
     gate_app,

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import Community
 from menwei.app import GateApp
 from menwei.camera import CameraFeed, SimulatedCamera, build_feed
 from menwei.core.printing import PrintedPass, print_passes
 from menwei.screens.dialogs import PresentScreen
 from menwei.screens.widgets import StatusBar
-from tui_helpers import anyio_backend, gate_app, plain, type_text  # noqa: F401
+from tests.conftest import Community
+from tests.tui.helpers import anyio_backend, gate_app, plain, type_text  # noqa: F401
 
 pytestmark = pytest.mark.anyio
 

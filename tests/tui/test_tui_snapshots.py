@@ -13,8 +13,8 @@ from datetime import timedelta
 import pytest
 from textual.pilot import Pilot
 
-from conftest import Community
-from tui_helpers import forged, gate_app, scan, steady_cursor, type_text  # noqa: F401
+from tests.conftest import Community
+from tests.tui.helpers import forged, gate_app, scan, steady_cursor, type_text  # noqa: F401
 
 SIZES = [(80, 24), (120, 40)]
 LANGS = ["zh", "en"]

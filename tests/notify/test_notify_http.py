@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from conftest import T0, Community
 from menwei.cli import cli
 from menwei.core import keys, passes
 from menwei.core.gate import GateService
@@ -24,6 +23,7 @@ from menwei.notify.sender import send_due
 from menwei.notify.targets import add_target
 from menwei.notify.worker import OutboxWorker
 from menwei.wiring import event_hooks
+from tests.conftest import T0, Community
 
 POLICY_2H = PERMISSIVE_TOML.replace('max_time_out = ""', 'max_time_out = "2h"')
 

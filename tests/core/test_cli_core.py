@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from conftest import HOUSEHOLDS, Community
 from menwei.cli import cli
 from menwei.core.home import Home
+from tests.conftest import HOUSEHOLDS, Community
 
 
 def run(*args: str) -> Result:

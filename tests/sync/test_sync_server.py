@@ -16,7 +16,7 @@ from menwei.core.eventlog import canonical, chain_hash
 from menwei.sync.client import SyncRefused, build_batch
 from menwei.sync.credentials import Credentials
 from menwei.sync.protocol import SERVER_TIME_HEADER, PushBatch, WireEvent
-from sync_helpers import COMMUNITY, Gate, World, world
+from tests.sync.helpers import COMMUNITY, Gate, World, world
 
 
 @pytest.fixture

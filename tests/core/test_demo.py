@@ -5,12 +5,12 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from conftest import T0
 from menwei.cli import cli
 from menwei.core.clock import FrozenClock
 from menwei.core.demo import build_demo
 from menwei.core.gate import GateService
 from menwei.core.store import Store
+from tests.conftest import T0
 
 
 def test_demo_community(tmp_path: Path) -> None:

@@ -16,7 +16,6 @@ import pytest
 import zxingcpp
 from click.testing import CliRunner
 
-from conftest import HOUSEHOLDS, T0, add_households
 from menwei.cli import cli
 from menwei.core.community import init_community
 from menwei.core.home import Home
@@ -31,6 +30,7 @@ from menwei.scanner.sources import CameraSource
 from menwei.scanner.synth import Look, Shot
 from menwei.scanner.wedge import WedgeDetector
 from menwei.wiring import open_gate
+from tests.conftest import HOUSEHOLDS, T0, add_households
 
 WINDOW = "1.5"  # seconds: short, so the video can show a card coming back after it
 PAYMENT = "https://qr.alipay.com/fkx19283xyzABC?t=1700000000"

@@ -19,7 +19,7 @@ from menwei.core.store import Store
 from menwei.sync.client import SyncOffline
 from menwei.sync.enrollment import enroll
 from menwei.sync.status import sync_status
-from sync_helpers import COMMUNITY, T0, FaultyTransport, Gate, World, presence_states, world
+from tests.sync.helpers import COMMUNITY, T0, FaultyTransport, Gate, World, presence_states, world
 
 WINDOWED = """\
 timezone = "Asia/Shanghai"

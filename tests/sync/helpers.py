@@ -1,7 +1,7 @@
 """Helpers for the sync tests: a real server on 127.0.0.1, a committee home, gate homes, faults.
 
 Run as a script, it serves a home's community (optionally dying in the middle of a batch):
-`python tests/sync_helpers.py HOME PORT [--die-after N]`.
+`python -m tests.sync.helpers HOME PORT [--die-after N]`.
 """
 
 from __future__ import annotations
@@ -325,14 +325,16 @@ def replay(url: str, request: httpx.Request) -> httpx.Response:
 
 
 class ServerProcess:
-    """`python tests/sync_helpers.py HOME PORT`, killable with SIGKILL."""
+    """`python -m tests.sync.helpers HOME PORT`, killable with SIGKILL."""
 
     def __init__(self, home: Home, port: int, *, die_after: int | None = None) -> None:
-        args = [sys.executable, __file__, str(home.root), str(port)]
+        args = [sys.executable, "-m", "tests.sync.helpers", str(home.root), str(port)]
         if die_after is not None:
             args += ["--die-after", str(die_after)]
         self.port = port
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).parents[2]
+        )
         deadline = time.monotonic() + 20
         while True:
             if self.proc.poll() is not None:

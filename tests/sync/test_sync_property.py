@@ -20,7 +20,7 @@ from menwei.core.clock import FrozenClock
 from menwei.core.errors import GateError
 from menwei.sync.anomalies import SEQUENCE_KINDS, Trip, expected_sequence_anomalies
 from menwei.sync.client import SyncError
-from sync_helpers import (
+from tests.sync.helpers import (
     COMMUNITY,
     NUMBERS,
     T0,

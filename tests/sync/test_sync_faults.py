@@ -14,7 +14,7 @@ from menwei.core.clock import FrozenClock
 from menwei.sync.bundle import export_bundle, import_bundle
 from menwei.sync.client import SyncClient, SyncOffline, build_batch
 from menwei.sync.credentials import Credentials
-from sync_helpers import (
+from tests.sync.helpers import (
     COMMUNITY,
     NUMBERS,
     FaultyTransport,

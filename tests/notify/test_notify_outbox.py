@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import T0, Community
 from menwei.core import keys, passes
 from menwei.core.decision import Decision
 from menwei.core.eventlog import Event
@@ -28,6 +27,7 @@ from menwei.notify.outbox import Target
 from menwei.notify.sender import send_due
 from menwei.notify.targets import SUMMARY_AT_KEY, add_target, remove_target
 from menwei.wiring import event_hooks
+from tests.conftest import T0, Community
 
 POLICY_2H = PERMISSIVE_TOML.replace('max_time_out = ""', 'max_time_out = "2h"')
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from conftest import Community
 from menwei.background import Background
 from menwei.core.community import adopt_policy
 from menwei.core.store import Store
+from tests.conftest import Community
 
 
 def test_background_reports_an_unenrolled_gate_and_stops(community: Community) -> None:

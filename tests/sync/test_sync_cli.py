@@ -22,7 +22,7 @@ from menwei.core.gate import GateService
 from menwei.core.home import Home
 from menwei.core.store import Store
 from menwei.sync.credentials import sync_dir
-from sync_helpers import COMMUNITY, ThreadedServer, free_port, make_committee, running
+from tests.sync.helpers import COMMUNITY, ThreadedServer, free_port, make_committee, running
 
 
 def run(home: Path, *args: str) -> Result:

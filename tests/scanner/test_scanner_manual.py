@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Community
 from menwei.scanner.manual import ManualEntryError, ManualQuery, find_one, parse
 from menwei.scanner.pipeline import ScannedCode, from_manual, submit
+from tests.conftest import Community
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import Community
 from menwei.cli import cli
 from menwei.scanner.sources import (
     CameraSource,
@@ -22,6 +21,7 @@ from menwei.scanner.sources import (
     _set_up_camera,
     parse_source,
 )
+from tests.conftest import Community
 
 
 class FakeCapture:
