@@ -41,6 +41,14 @@ FORMAT = "menwei-bundle/1"
 MAX_BUNDLE_BYTES = 512 * 1024 * 1024
 
 
+class GateRevokedBundle(MenweiError):
+    """A bundle from a revoked gate, or signed with a key it held before its revocation."""
+
+    def __init__(self, message: str, *, zh: str) -> None:
+        super().__init__(f"{zh}\n{message}")
+        self.code = "gate_revoked"
+
+
 def _digest(doc: dict[str, Any]) -> bytes:
     unsigned = {k: v for k, v in doc.items() if k != "signature"}
     return hashlib.sha256(canonical(unsigned).encode("utf-8")).digest()
@@ -163,10 +171,24 @@ def import_bundle(
             f"community {community_id}."
         )
     gate_id = str(doc.get("gate_id"))
-    keys = storage.gate_public_keys(community_id, gate_id)
-    if not keys:
+    gate = next((g for g in storage.list_gates(community_id) if g.gate_id == gate_id), None)
+    if gate is None:
         raise MenweiError(f"{path} is from gate {gate_id}, which this server does not know.")
+    if gate.status == "revoked":
+        raise GateRevokedBundle(
+            f"{path} is from gate {gate.name} ({gate_id}), which was revoked on "
+            f"{gate.revoked_at}: its bundles are not imported. Nothing was imported.",
+            zh=f"门岗 {gate.name} ({gate_id}) 已于 {gate.revoked_at} 撤销,不导入它的文件。",
+        )
+    keys = storage.gate_public_keys(community_id, gate_id)
     if not any(_verified(key, doc) for key in keys):
+        if gate.revoked_at:
+            raise GateRevokedBundle(
+                f"{path} is not signed by a current key of gate {gate.name} ({gate_id}): the "
+                f"keys it held until it was revoked on {gate.revoked_at} sign nothing any more "
+                "(or the file was altered). Nothing was imported.",
+                zh=f"该文件不是门岗 {gate.name} 现用密钥签名的(撤销前的密钥已作废),未导入。",
+            )
         raise MenweiError(
             f"{path} does not carry a valid signature of gate {gate_id}: it was altered or "
             "is not from that gate. Nothing was imported."

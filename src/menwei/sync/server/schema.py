@@ -228,3 +228,10 @@ def m002_stream_keys(db: Database) -> None:
     # The key a gate enrolled with, per epoch: a bundle exported by a laptop that has since been
     # replaced still verifies.
     db.execute("alter table streams add column public_key text")
+
+
+@migrations()
+def m003_revoked_keys(db: Database) -> None:
+    # When a gate is revoked, the keys it held until then sign nothing any more: a stolen
+    # laptop's USB bundles are refused even after the gate is enrolled again on a new laptop.
+    db.execute("alter table streams add column revoked_at text")

@@ -61,6 +61,15 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def new_enrollment_token() -> str:
+    """A one-time enrollment token (192 random bits) that starts with a letter or a digit, so
+    that `menwei enroll URL TOKEN` can never take it for an option."""
+    while True:
+        token = secrets.token_urlsafe(24)
+        if token[0].isalnum():
+            return token
+
+
 def _anomaly(row: dict[str, Any]) -> AnomalyRecord:
     return AnomalyRecord(
         anomaly_id=row["anomaly_id"],
@@ -378,7 +387,7 @@ class SqliteStorage(ServerStorage):
         name = name.strip()
         if not name or len(name) > 40:
             raise StorageError("A gate needs a name of 1 to 40 characters.")
-        token = secrets.token_urlsafe(24)
+        token = new_enrollment_token()
         expires = iso(now + timedelta(hours=valid_for_hours))
         with self._lock, self.store.write() as db:
             self._community(community_id)
@@ -401,8 +410,11 @@ class SqliteStorage(ServerStorage):
                 )
             else:
                 gate_id = row[0]
+            # A revoked gate comes back as a pending one: its old API token was cleared at the
+            # revocation, so only the laptop that claims this new enrollment token gets in.
             db.execute(
                 "update gates set enroll_hash = ?, enroll_expires_at = ?, enroll_used_at = null,"
+                " token_hash = case when status = 'revoked' then null else token_hash end,"
                 " status = case when status = 'revoked' then 'pending' else status end"
                 " where gate_id = ?",
                 [token_hash(token), expires, gate_id],
@@ -419,8 +431,13 @@ class SqliteStorage(ServerStorage):
                 if row is None:
                     raise NotFound(f"No gate named {name!r}.")
                 db.execute(
-                    "update gates set status = 'revoked', revoked_at = ?, enroll_hash = null"
-                    " where gate_id = ?",
+                    # The token hash goes for good: no later `gate add` can bring it back.
+                    "update gates set status = 'revoked', revoked_at = ?, enroll_hash = null,"
+                    " token_hash = null where gate_id = ?",
+                    [iso(now), row[0]],
+                )
+                db.execute(
+                    "update streams set revoked_at = ? where gate_id = ? and revoked_at is null",
                     [iso(now), row[0]],
                 )
             return next(g for g in self.list_gates(community_id) if g.gate_id == row[0])
@@ -529,7 +546,8 @@ class SqliteStorage(ServerStorage):
             )
         if row is None:
             raise AuthRefused("Unknown API token: enroll this gate again.")
-        if row[4] == "revoked":
+        if row[4] != "active":
+            # Only an enrolled, active gate speaks; a revoked one has no token hash any more.
             raise GateRevoked(
                 "This gate was revoked by the committee: ask the IT person to enroll it again."
             )
@@ -539,8 +557,9 @@ class SqliteStorage(ServerStorage):
         with self._lock:
             rows = self.db.execute(
                 "select public_key from gates where community_id = ? and gate_id = ?"
+                " and status = 'active'"
                 " union select s.public_key from streams s join gates g using (gate_id)"
-                " where g.community_id = ? and s.gate_id = ?",
+                " where g.community_id = ? and s.gate_id = ? and s.revoked_at is null",
                 [community_id, gate_id, community_id, gate_id],
             ).fetchall()
         return [str(r[0]) for r in rows if r[0]]

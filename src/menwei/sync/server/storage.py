@@ -209,7 +209,8 @@ class ServerStorage(ABC):
 
     @abstractmethod
     def gate_public_keys(self, community_id: int, gate_id: str) -> list[str]:
-        """Every Ed25519 key the gate enrolled with (a replaced laptop's bundles still verify)."""
+        """Every Ed25519 key the gate enrolled with (a replaced laptop's bundles still verify),
+        except the keys it held when it was revoked: those sign nothing any more."""
 
     @abstractmethod
     def status(self, gate: GateAuth, *, now: datetime, cursor: int = 0) -> StatusResponse:
