@@ -34,6 +34,7 @@ from menwei.core.store import Store
 from menwei.sync.client import SyncResult, sync_once
 from menwei.sync.enrollment import enroll
 from menwei.sync.server.app import make_server_app
+from menwei.sync.server.guard import server_config
 from menwei.sync.server.sqlite import SqliteStorage
 
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -101,9 +102,7 @@ class ThreadedServer:
 
     def __post_init__(self) -> None:
         self.app = make_server_app(self.home, clock=self.clock, **self.kwargs)
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-        )
+        config = server_config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = _Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

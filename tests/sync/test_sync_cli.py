@@ -22,6 +22,7 @@ from menwei.core.gate import GateService
 from menwei.core.home import Home
 from menwei.core.store import Store
 from menwei.sync.credentials import sync_dir
+from menwei.sync.tls import short as tls_short
 from tests.sync.helpers import COMMUNITY, ThreadedServer, free_port, make_committee, running
 
 
@@ -176,7 +177,12 @@ def test_the_walkthrough_over_tls_with_a_pinned_certificate(tmp_path: Path) -> N
         token = run_json(home.root, "server", "gate", "add", "东门")
         assert len(token["cert_sha256"]) == 64 and token["url"] == url
         wrong = run(tmp_path / "x", "enroll", url, token["token"], "--fingerprint", "ab" * 32)
-        assert wrong.exit_code == 1 and "does not match" in wrong.output
+        assert wrong.exit_code == 4 and "does not match" in wrong.output
+        # No fingerprint: refused (the one seen is shown), unless trusting the first use.
+        guess = run(tmp_path / "x", "enroll", url, token["token"])
+        assert guess.exit_code == 1 and "--trust-first-use" in guess.output
+        assert tls_short(token["cert_sha256"]) in guess.output
+        assert not (tmp_path / "x" / "menwei.db").exists()
         a, b = tmp_path / "a", tmp_path / "b"
         # The QR text carries the address and the fingerprint.
         assert run_json(a, "enroll", url, token["qr_text"])["cert_sha256"] == token["cert_sha256"]
@@ -206,6 +212,8 @@ def test_the_walkthrough_over_tls_with_a_pinned_certificate(tmp_path: Path) -> N
     proc = _start(home, port)
     try:
         changed = run(a, "sync")
-        assert changed.exit_code == 1 and "certificate" in changed.output
+        assert changed.exit_code == 4 and "certificate" in changed.output
+        trusting = run(tmp_path / "t", "enroll", url, token["token"], "--trust-first-use")
+        assert trusting.exit_code == 1 and "already used" in trusting.output  # got that far
     finally:
         _stop(proc)

@@ -16,6 +16,7 @@ from menwei.core.eventlog import canonical, chain_hash
 from menwei.sync.client import SyncRefused, build_batch
 from menwei.sync.credentials import Credentials
 from menwei.sync.protocol import SERVER_TIME_HEADER, PushBatch, WireEvent
+from menwei.sync.server.app import make_server_app
 from tests.sync.helpers import COMMUNITY, Gate, World, world
 
 
@@ -53,9 +54,10 @@ def test_health_docs_and_the_server_time_on_every_answer(w: World) -> None:
     health = httpx.get(w.server.url + "/v1/health")
     assert health.json()["community_id"] == COMMUNITY
     assert health.json()["server_time"] == "2026-11-24T02:00:00.000Z"
-    docs = httpx.get(w.server.url + "/docs")
-    assert docs.status_code == 200
-    spec = httpx.get(w.server.url + "/openapi.json").json()
+    # No API documentation unless asked for (`server run --api-docs`), and never a UI.
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert httpx.get(w.server.url + path).status_code == 404
+    spec = make_server_app(w.home, storage=w.server.storage, api_docs=True).openapi()
     assert {"/v1/push", "/v1/events", "/v1/reference", "/v1/snapshot", "/v1/enroll"} <= set(
         spec["paths"]
     )

@@ -2,7 +2,8 @@
 `anomalies`.
 
 `menwei sync` exits 0 when it synced, 2 when the server could not be reached (nothing is lost;
-the next run retries), 3 when the server refused this gate's token, 1 for anything else.
+the next run retries), 3 when the server refused this gate's token, 4 when the server showed a
+certificate other than the pinned one (maybe an impostor), 1 for anything else.
 """
 
 from __future__ import annotations
@@ -93,6 +94,11 @@ def server() -> None:
     help="Use (and make once) a self-signed certificate in <home>/server/tls/.",
 )
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--api-docs",
+    is_flag=True,
+    help="Serve the OpenAPI description at /openapi.json (off by default; no docs UI).",
+)
 @reports_errors
 def server_run(
     host: str,
@@ -101,12 +107,17 @@ def server_run(
     tls_key: Path | None,
     tls_self_signed: bool,
     log_level: str,
+    api_docs: bool,
 ) -> None:
-    """Serve this home's community to its gates (FastAPI on uvicorn; API docs at /docs)."""
+    """Serve this home's community to its gates (FastAPI on uvicorn).
+
+    Limits on bodies, connections and failed logins: docs/sync.md ("Limits").
+    """
     import uvicorn
 
     from menwei.sync import tls
     from menwei.sync.server.app import make_server_app
+    from menwei.sync.server.guard import server_config
 
     home = get_home()
     if tls_self_signed:
@@ -128,24 +139,26 @@ def server_run(
     storage.set_setting("tls_cert", str(tls_cert.resolve()) if tls_cert else None)
     scheme = "https" if tls_cert else "http"
     storage.set_setting("url", f"{scheme}://{host}:{port}" if host != "0.0.0.0" else None)
-    app = make_server_app(home, storage=storage)
+    app = make_server_app(home, storage=storage, api_docs=api_docs)
     click.echo(
         f"社区服务器:小区 #{community} / community server for #{community} on "
-        f"{scheme}://{host}:{port} (API docs: /docs)"
+        f"{scheme}://{host}:{port}" + (" (OpenAPI: /openapi.json)" if api_docs else "")
     )
     if fp:
-        click.echo(f"  certificate SHA-256: {tls.short(fp)}")
+        click.echo(f"  服务器证书指纹 / certificate SHA-256: {tls.short(fp)}")
+        click.echo(f"  menwei enroll {scheme}://HOST:{port} TOKEN --fingerprint {fp}")
     if scheme == "http":
         click.echo("  plain HTTP: use it only on a network you trust (or add --tls-self-signed)")
+    config = server_config(
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None,
+        log_level=log_level,
+    )
     try:
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            ssl_certfile=str(tls_cert) if tls_cert else None,
-            ssl_keyfile=str(tls_key) if tls_key else None,
-            log_level=log_level,
-        )
+        uvicorn.Server(config).run()
     finally:
         storage.close()
 
@@ -167,6 +180,7 @@ def gate_add(name: str, url: str | None, valid_hours: int, as_json: bool) -> Non
 
     storage, community = _server_storage(get_home())
     try:
+        before = {g.name: g.status for g in storage.list_gates(community)}
         token = storage.add_gate(community, name, now=_now(), valid_for_hours=valid_hours)
         fp = _cert_fingerprint(storage)
         url = url or storage.setting("url")
@@ -198,6 +212,15 @@ def gate_add(name: str, url: str | None, valid_hours: int, as_json: bool) -> Non
     click.echo("在门岗电脑上运行 / on the gate laptop run:")
     click.echo(f"  {command}")
     click.echo(_qr(qr_text))
+    if before.get(token.name) == "active":
+        click.echo(
+            "注意:该门岗现用的电脑在新电脑接入前仍可同步;若电脑被盗,请先 `menwei server gate "
+            "revoke`。"
+        )
+        click.echo(
+            "Note: the gate's current laptop keeps syncing until the new one enrolls; if it was "
+            "stolen, run `menwei server gate revoke` first."
+        )
 
 
 @server_gate.command("revoke")
@@ -276,21 +299,33 @@ def server_import(file: Path, as_json: bool) -> None:
 @click.argument("url")
 @click.argument("token")
 @click.option("--fingerprint", help="The server certificate's SHA-256, from `server gate add`.")
+@click.option(
+    "--trust-first-use",
+    is_flag=True,
+    help="Over https without --fingerprint: pin whatever certificate the server shows.",
+)
 @json_option
 @reports_errors
-def enroll(url: str, token: str, fingerprint: str | None, as_json: bool) -> None:
+def enroll(
+    url: str, token: str, fingerprint: str | None, trust_first_use: bool, as_json: bool
+) -> None:
     """Enroll this laptop as a gate of the server at URL, with a one-time TOKEN.
 
-    Creates the gate's home if there is none; pins the server's certificate (https); loads the
-    roster, revocations, policy and public keys.
+    Creates the gate's home if there is none; pins the server's certificate (https: give its
+    --fingerprint from `server gate add`, or use the QR text, which carries it); loads the
+    roster, revocations, policy and public keys. Exit 4: the certificate does not match.
     """
     from menwei.sync import tls
-    from menwei.sync.client import SyncError
+    from menwei.sync.client import CertificateMismatch, SyncError
     from menwei.sync.enrollment import enroll as do_enroll
 
     home = get_home()
     try:
-        result = do_enroll(home, url, token, fingerprint=fingerprint)
+        result = do_enroll(
+            home, url, token, fingerprint=fingerprint, trust_first_use=trust_first_use
+        )
+    except CertificateMismatch:
+        raise  # exit 4, for scripts
     except SyncError as exc:
         raise MenweiError(exc.message) from None
     if as_json:
@@ -316,7 +351,7 @@ def sync(quiet: bool, as_json: bool) -> None:
     """Sync this gate with its server now: push its events, pull the others', reference data.
 
     Exit status: 0 synced; 2 server unreachable (nothing lost, retry later); 3 this gate's token
-    was refused (revoked); 1 any other problem.
+    was refused (revoked); 4 the server's certificate is not the pinned one; 1 any other problem.
     """
     from menwei.sync.client import sync_once
     from menwei.sync.credentials import NotEnrolled

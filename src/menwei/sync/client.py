@@ -48,6 +48,7 @@ M = TypeVar("M", bound=BaseModel)
 SNAPSHOT_LAG = 100_000
 
 __all__ = [
+    "CertificateMismatch",
     "NotEnrolled",
     "SyncClient",
     "SyncError",
@@ -76,6 +77,14 @@ class SyncRefused(SyncError):
 
     exit_code = 3
     outcome = "auth"
+
+
+class CertificateMismatch(SyncError):
+    """The server shows a certificate other than the pinned (or given) one: maybe an impostor
+    (exit 4, so that cron can tell it from any other failure)."""
+
+    exit_code = 4
+    outcome = "certificate_mismatch"
 
 
 class _MustRefetch(Exception):
@@ -130,7 +139,8 @@ class SyncClient:
             response = self.http.request(method, path, **kwargs)
         except httpx.ConnectError as exc:
             if "CERTIFICATE_VERIFY_FAILED" in str(exc):
-                raise SyncError(
+                raise CertificateMismatch(
+                    f"服务器证书与接入时固定的不符,可能不是小区的服务器。\n"
                     f"The server at {self.url} shows a certificate other than the one pinned at "
                     "enrollment: it may not be the community's server. If the server's "
                     "certificate was really changed, enroll this gate again."

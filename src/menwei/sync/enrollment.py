@@ -23,7 +23,7 @@ from menwei.core.errors import MenweiError
 from menwei.core.home import Home
 from menwei.core.store import Store
 from menwei.sync import apply, tls
-from menwei.sync.client import SyncClient, client_for
+from menwei.sync.client import CertificateMismatch, SyncClient, client_for
 from menwei.sync.credentials import Credentials
 from menwei.sync.protocol import EnrollRequest
 
@@ -69,6 +69,7 @@ def enroll(
     token: str,
     *,
     fingerprint: str | None = None,
+    trust_first_use: bool = False,
     transport: httpx.BaseTransport | None = None,
     clock: Clock | None = None,
     hostname: str | None = None,
@@ -76,7 +77,10 @@ def enroll(
 ) -> EnrollResult:
     """Enroll this home as a gate: claim the token, pin the certificate, load the snapshot.
 
-    Creates the gate's database when the laptop has none (a gate needs no `menwei init`).
+    Over https the server's certificate must match `fingerprint` (or the one in the QR text);
+    without one, enrollment is refused unless `trust_first_use` says to pin whatever
+    certificate the server shows. Creates the gate's database when the laptop has none (a gate
+    needs no `menwei init`).
     """
     clock = clock or SystemClock()
     url, token, qr_fingerprint = parse_enrollment(url, token)
@@ -89,10 +93,20 @@ def enroll(
         cert_pem = tls.fetch_server_certificate(str(parts.hostname), parts.port or 443)
         cert_sha = tls.fingerprint(cert_pem)
         if expected and cert_sha != expected:
-            raise MenweiError(
+            raise CertificateMismatch(
+                "服务器证书与给出的指纹不符,可能不是小区的服务器,未做任何改动。\n"
                 "The server's certificate does not match the fingerprint given "
                 f"({tls.short(cert_sha)} is not {tls.short(expected)}): it may not be the "
                 "community's server. Nothing was changed."
+            )
+        if not expected and not trust_first_use:
+            raise MenweiError(
+                "通过 https 接入需要服务器证书指纹(`menwei server gate add` 会显示),"
+                "请加 --fingerprint;确认无误时也可用 --trust-first-use。\n"
+                f"The server shows a certificate with SHA-256 {tls.short(cert_sha)}. Compare it "
+                "with the one `menwei server gate add` printed and give it with --fingerprint "
+                "(or enroll with the QR text, which carries it); --trust-first-use pins whatever "
+                "certificate the server shows. Nothing was changed."
             )
     with SyncClient(url, cert_pem=cert_pem, transport=transport, timeout=timeout, clock=clock) as c:
         server = c.health()

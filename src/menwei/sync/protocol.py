@@ -29,6 +29,18 @@ MAX_PAGE = 5000
 # A push body: at most this many bytes on the wire, and once decompressed.
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024
+# The largest integer anywhere on the wire (SQLite's and PostgreSQL's bigint).
+MAX_INT = 2**63 - 1
+# Other request bodies: an enrollment, and the (empty) body of any other request.
+MAX_ENROLL_BODY_BYTES = 4 * 1024
+MAX_OTHER_BODY_BYTES = 1024
+# One event's canonical body text, and the longest text of its free fields.
+MAX_EVENT_CHARS = 8 * 1024
+MAX_NOTE_CHARS = 500
+MAX_SCAN_CHARS = 2048
+MAX_FIELD_CHARS = 200
+# A clock offset larger than this (about 285,000 years) is not a clock offset.
+MAX_OFFSET_MS = 2**53
 # Beyond this offset from the server's clock a gate warns and the server flags `clock_suspect`.
 CLOCK_WARN_MS = 120_000
 
@@ -49,6 +61,12 @@ class WireModel(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class RequestModel(BaseModel):
+    """What a client sends: the server refuses fields it does not know."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 # --- errors --------------------------------------------------------------------------------------
 
 
@@ -63,20 +81,22 @@ class ErrorBody(WireModel):
 # --- enrollment ----------------------------------------------------------------------------------
 
 
-class EnrollRequest(WireModel):
+class EnrollRequest(RequestModel):
     """A gate claims its one-time enrollment token.
 
     The gate makes up its own API secret and sends it once, here; the server keeps only its
     SHA-256, so a retry after a lost answer (same token, same secret) gets the same answer.
     """
 
-    protocol: int = PROTOCOL
+    protocol: int = Field(default=PROTOCOL, ge=1, le=1000)
     token: str = Field(min_length=16, max_length=200)
     api_token: str = Field(min_length=32, max_length=200)
     public_key: str = Field(pattern=r"^[0-9a-f]{64}$", description="The gate's Ed25519 key, hex")
     hostname: str = Field(default="", max_length=200)
     software: str = Field(default="", max_length=100)
-    head_seq: int = Field(default=0, ge=0, description="The gate's log already holds this many")
+    head_seq: int = Field(
+        default=0, ge=0, le=MAX_INT, description="The gate's log already holds this many"
+    )
 
 
 class EnrollResponse(WireModel):
@@ -113,7 +133,7 @@ class StatusResponse(WireModel):
 # --- push ----------------------------------------------------------------------------------------
 
 
-class WireEvent(WireModel):
+class WireEvent(RequestModel):
     """One event of the gate's log: its sequence number, its chain link and its body.
 
     `body` is the event's canonical JSON text, exactly the bytes that were hashed:
@@ -121,25 +141,25 @@ class WireEvent(WireModel):
     stores it as it came.
     """
 
-    seq: int
-    prev_hash: str
-    hash: str
-    body: str
+    seq: int = Field(ge=1, le=MAX_INT)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+    body: str = Field(max_length=MAX_EVENT_CHARS)
 
 
-class PushBatch(WireModel):
+class PushBatch(RequestModel):
     """Consecutive events of one gate's log, from `from_seq`.
 
     `head_seq`/`head_hash` name the last event the gate holds: a head below what the server
     already holds means the gate was restored from an old copy.
     """
 
-    protocol: int = PROTOCOL
-    epoch: int = Field(ge=1)
-    from_seq: int = Field(ge=1)
-    head_seq: int = Field(ge=0)
-    head_hash: str
-    clock_offset_ms: int | None = None
+    protocol: int = Field(default=PROTOCOL, ge=1, le=1000)
+    epoch: int = Field(ge=1, le=MAX_INT)
+    from_seq: int = Field(ge=1, le=MAX_INT)
+    head_seq: int = Field(ge=0, le=MAX_INT)
+    head_hash: str = Field(max_length=64)
+    clock_offset_ms: int | None = Field(default=None, ge=-MAX_OFFSET_MS, le=MAX_OFFSET_MS)
     events: list[WireEvent] = Field(default_factory=list, max_length=MAX_BATCH_EVENTS)
 
 

@@ -1,7 +1,8 @@
-"""The community server as an ASGI app: `make_server_app(home)`, served by uvicorn.
+"""The community server as an ASGI app: `make_server_app(home)`, served by uvicorn
+(`menwei.sync.server.guard.server_config` adds the limits on connections).
 
 The server serves the community of the home it runs in. Endpoints (all under /v1, JSON; the
-OpenAPI description is at /docs):
+OpenAPI description at /openapi.json only when the app is made with `api_docs=True`):
 
 - `GET  /v1/health`     no auth: alive, server time
 - `POST /v1/enroll`     no auth: claim a one-time enrollment token
@@ -12,13 +13,13 @@ OpenAPI description is at /docs):
 - `GET  /v1/snapshot`   everything at once, for a new gate or one too far behind
 - `GET  /v1/anomalies`  anomalies changed after an aseq
 
-Gates authenticate with `Authorization: Bearer <api token>`.
+Gates authenticate with `Authorization: Bearer <api token>`. Failed authentications are logged
+and throttled per client address. Every limit is in `guard.Limits` and docs/sync.md.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -36,9 +37,9 @@ from menwei.sync.protocol import (
     DEFAULT_PAGE,
     MAX_BODY_BYTES,
     MAX_DECOMPRESSED_BYTES,
+    MAX_INT,
     MAX_PAGE,
     PROTOCOL,
-    SERVER_TIME_HEADER,
     AnomaliesPage,
     EnrollRequest,
     EnrollResponse,
@@ -52,41 +53,18 @@ from menwei.sync.protocol import (
     TooLarge,
     gunzip_bounded,
 )
+from menwei.sync.server.guard import AuthThrottle, BodyRefused, Guard, Limits
 from menwei.sync.server.reference import HomeReference
 from menwei.sync.server.sqlite import SqliteStorage
-from menwei.sync.server.storage import AuthRefused, GateAuth, ServerStorage, StorageError
+from menwei.sync.server.storage import (
+    AuthRefused,
+    GateAuth,
+    GateRevoked,
+    ServerStorage,
+    StorageError,
+)
 
 log = logging.getLogger("menwei.server")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-class ServerTimeHeader:
-    """Stamps the server's time on every HTTP response, errors included."""
-
-    def __init__(self, app: ASGIApp, clock: Clock) -> None:
-        self.app = app
-        self.clock = clock
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def stamped(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append(
-                    (SERVER_TIME_HEADER.lower().encode(), iso(self.clock.now()).encode())
-                )
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, stamped)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -106,20 +84,58 @@ async def _read_body(request: Request, limit: int) -> bytes:
 _bearer = HTTPBearer(auto_error=False, description="The gate's API token from enrollment")
 
 
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def check_throttle(request: Request) -> None:
+    """Refuse (429) an address that failed to authenticate too often in the last minute."""
+    throttle: AuthThrottle = request.app.state.throttle
+    wait = throttle.blocked(_address(request))
+    if wait:
+        raise StorageError(
+            f"Too many failed attempts from this address: try again in {wait:.0f} s.",
+            code="too_many_attempts",
+            status=429,
+        )
+
+
+def auth_failed(request: Request, exc: StorageError) -> None:
+    """Log a failed authentication (never the token) and count it against the address."""
+    throttle: AuthThrottle = request.app.state.throttle
+    address = _address(request)
+    n = throttle.failed(address)
+    log.warning(
+        "authentication refused: %s %s from %s (%s; %d in the last minute)",
+        request.method,
+        request.url.path,
+        address,
+        exc.code,
+        n,
+    )
+    if n == throttle.per_minute:
+        log.warning("throttling %s: %d failed authentications in a minute", address, n)
+
+
 def gate_auth(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> GateAuth:
     """The enrolled gate calling, from its bearer token."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise AuthRefused("No API token: this endpoint is for enrolled gates.")
+    check_throttle(request)
     reference: HomeReference = request.app.state.reference
     storage: ServerStorage = request.app.state.storage
     clock: Clock = request.app.state.clock
-    reference.refresh()
-    gate = storage.authenticate(credentials.credentials, now=clock.now())
-    if gate.community_id != reference.community_id:
-        raise AuthRefused("This gate belongs to another community.")
+    try:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise AuthRefused("No API token: this endpoint is for enrolled gates.")
+        reference.refresh()
+        gate = storage.authenticate(credentials.credentials, now=clock.now())
+        if gate.community_id != reference.community_id:
+            raise AuthRefused("This gate belongs to another community.")
+    except (AuthRefused, GateRevoked) as exc:
+        auth_failed(request, exc)
+        raise
     return gate
 
 
@@ -134,9 +150,16 @@ def make_server_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES,
     snapshot_days: int = 14,
+    limits: Limits | None = None,
+    api_docs: bool = False,
 ) -> FastAPI:
-    """The server app for the community of `home` (its storage: `<home>/server/server.db`)."""
+    """The server app for the community of `home` (its storage: `<home>/server/server.db`).
+
+    `api_docs`: serve the OpenAPI description at /openapi.json (off by default; there is no
+    documentation UI, whose assets would come from the internet).
+    """
     clock = clock or SystemClock()
+    limits = limits or Limits(push_body_bytes=max_body_bytes)
     store = storage or SqliteStorage(home.server_dir / "server.db")
     reference = HomeReference(home, store, clock)
     reference.refresh(force=True)
@@ -145,20 +168,33 @@ def make_server_app(
         title="menwei community server",
         version=str(PROTOCOL),
         description="Sync between the gate laptops of a residential compound and its committee.",
+        openapi_url="/openapi.json" if api_docs else None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.storage = store
     app.state.reference = reference
     app.state.clock = clock
+    app.state.limits = limits
+    app.state.throttle = AuthThrottle(limits.auth_failures_per_minute)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.add_middleware(ServerTimeHeader, clock=clock)  # type: ignore[arg-type]
+    app.add_middleware(Guard, clock=clock, limits=limits)  # type: ignore[arg-type]
 
-    def error(status: int, code: str, message: str) -> JSONResponse:
+    def error(
+        status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> JSONResponse:
         body = ErrorBody(error=code, message=message, server_time=iso(clock.now()))
-        return JSONResponse(body.model_dump(), status_code=status)
+        return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
     @app.exception_handler(StorageError)
     async def storage_error(request: Request, exc: StorageError) -> JSONResponse:
-        return error(exc.status, exc.code, exc.message)
+        headers = None
+        if exc.status == 429:
+            wait = app.state.throttle.blocked(_address(request))
+            headers = {"Retry-After": str(max(1, round(wait)))}
+        elif exc.status == 413:
+            headers = {"Connection": "close"}
+        return error(exc.status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -169,6 +205,8 @@ def make_server_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, BodyRefused):
+            return error(exc.status_code, exc.code, str(exc.detail), {"Connection": "close"})
         return error(exc.status_code, "http_error", str(exc.detail))
 
     @app.get("/v1/health", tags=["server"])
@@ -183,15 +221,22 @@ def make_server_app(
         }
 
     @app.post("/v1/enroll", tags=["gates"], responses={401: {"model": ErrorBody}})
-    def enroll(request: EnrollRequest) -> EnrollResponse:
+    def enroll(request: EnrollRequest, http: Request) -> EnrollResponse:
         """Claim a one-time enrollment token; the gate gets its id and epoch."""
+        check_throttle(http)
         reference.refresh()
-        return store.enroll(reference.community_id, request, now=clock.now())
+        try:
+            return store.enroll(reference.community_id, request, now=clock.now())
+        except AuthRefused as exc:
+            auth_failed(http, exc)
+            raise
 
     @app.get("/v1/status", tags=["sync"], responses={401: {"model": ErrorBody}})
     def status(
         gate: Gate,
-        cursor: Annotated[int, Query(ge=0, description="The gate's pull cursor, to check")] = 0,
+        cursor: Annotated[
+            int, Query(ge=0, le=MAX_INT, description="The gate's pull cursor, to check")
+        ] = 0,
     ) -> StatusResponse:
         """The calling gate's epoch and acknowledged sequence; the community's cursors."""
         return store.status(gate, now=clock.now(), cursor=cursor)
@@ -257,7 +302,9 @@ def make_server_app(
     @app.get("/v1/events", tags=["sync"], response_model=EventsPage)
     def events(
         gate: Gate,
-        after: Annotated[int, Query(ge=0, description="Events with a gseq above this")] = 0,
+        after: Annotated[
+            int, Query(ge=0, le=MAX_INT, description="Events with a gseq above this")
+        ] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> Response:
         """Other gates' events after a gseq, in commit order."""
@@ -265,7 +312,9 @@ def make_server_app(
         return Response(body, media_type="application/json")
 
     @app.get("/v1/reference", tags=["sync"], responses={409: {"model": ErrorBody}})
-    def reference_delta(gate: Gate, since: Annotated[int, Query(ge=0)] = 0) -> ReferenceDelta:
+    def reference_delta(
+        gate: Gate, since: Annotated[int, Query(ge=0, le=MAX_INT)] = 0
+    ) -> ReferenceDelta:
         """Reference data changed since a version (409 must_refetch: get a snapshot)."""
         return store.reference_delta(gate.community_id, since, now=clock.now())
 
@@ -277,7 +326,7 @@ def make_server_app(
     @app.get("/v1/anomalies", tags=["sync"])
     def anomalies(
         gate: Gate,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> AnomaliesPage:
         """Anomalies raised or changed after an aseq."""

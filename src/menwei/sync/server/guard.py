@@ -1,0 +1,337 @@
+"""What keeps one client from exhausting the community server: limits on requests and connections.
+
+- `Guard` (ASGI, outermost): the server's time on every answer (errors included), a body limit
+  per endpoint checked before and while reading, a deadline for the whole body, and a JSON 500
+  (logged with its traceback) instead of a bare one if a bug ever slips through.
+- `GuardedH11Protocol` (uvicorn): a connection must send a complete request head within
+  `header_timeout` seconds (after connecting, or after its previous answer), and at most
+  `max_connections` are open at once: past that, the longest-idle connection is closed to make
+  room, so idle or slow clients can never keep a gate (or `/v1/health`) out.
+- `AuthThrottle`: failed authentications are logged and, past a number per minute from one
+  address, answered 429 without looking at the token.
+
+The numbers are in `Limits`, and in docs/sync.md ("Limits").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import resource
+import time
+import traceback
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from menwei.core.clock import Clock, iso
+from menwei.sync.protocol import (
+    MAX_BODY_BYTES,
+    MAX_ENROLL_BODY_BYTES,
+    MAX_OTHER_BODY_BYTES,
+    SERVER_TIME_HEADER,
+)
+
+log = logging.getLogger("menwei.server")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The server's limits (sizes in bytes, times in seconds)."""
+
+    push_body_bytes: int = MAX_BODY_BYTES
+    enroll_body_bytes: int = MAX_ENROLL_BODY_BYTES
+    other_body_bytes: int = MAX_OTHER_BODY_BYTES
+    # A body must arrive within body_timeout + its size at body_min_rate bytes a second.
+    body_timeout: float = 10.0
+    body_min_rate: int = 32 * 1024
+    header_timeout: float = 10.0
+    keep_alive: int = 5
+    max_header_bytes: int = 16 * 1024
+    max_connections: int = 1000
+    auth_failures_per_minute: int = 20
+
+    def body_limit(self, path: str) -> int:
+        if path == "/v1/push":
+            return self.push_body_bytes
+        if path == "/v1/enroll":
+            return self.enroll_body_bytes
+        return self.other_body_bytes
+
+
+class BodyRefused(StarletteHTTPException):
+    """A body over its endpoint's limit, or one that arrives too slowly."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(status, message, headers={"Connection": "close"})
+        self.code = code
+
+
+def _error_body(clock: Clock, status: int, code: str, message: str) -> bytes:
+    return json.dumps(
+        {"error": code, "message": message, "server_time": iso(clock.now())}, ensure_ascii=False
+    ).encode("utf-8")
+
+
+class Guard:
+    """The outermost ASGI layer of the server app (see the module's docstring)."""
+
+    def __init__(self, app: ASGIApp, clock: Clock, limits: Limits) -> None:
+        self.app = app
+        self.clock = clock
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def stamped(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers", []))
+                headers.append(
+                    (SERVER_TIME_HEADER.lower().encode(), iso(self.clock.now()).encode())
+                )
+                message["headers"] = headers
+            await send(message)
+
+        async def refuse(status: int, code: str, message: str, *, close: bool) -> None:
+            body = _error_body(self.clock, status, code, message)
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            if close:
+                headers.append((b"connection", b"close"))
+            await stamped({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        limit = self.limits.body_limit(str(scope.get("path", "")))
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await refuse(413, "too_large", f"The body is over {limit} bytes.", close=True)
+            return
+        loop = asyncio.get_running_loop()
+        expected = declared if declared is not None else limit
+        deadline = (
+            loop.time() + self.limits.body_timeout + expected / max(1, self.limits.body_min_rate)
+        )
+        received = 0
+        body_done = False
+
+        async def guarded_receive() -> Message:
+            nonlocal received, body_done
+            if body_done:
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyRefused(
+                    408, "too_slow", "The body did not arrive in time: send it again."
+                ) from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyRefused(413, "too_large", f"The body is over {limit} bytes.")
+                body_done = not message.get("more_body", False)
+            return message
+
+        try:
+            await self.app(scope, guarded_receive, stamped)
+        except BodyRefused as exc:
+            if not started:
+                await refuse(exc.status_code, exc.code, str(exc.detail), close=True)
+        except Exception:
+            log.error(
+                "error answering %s %s:\n%s",
+                scope.get("method"),
+                scope.get("path"),
+                traceback.format_exc(),
+            )
+            if not started:
+                await refuse(500, "server_error", "The server failed on this request.", close=True)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+# --- failed authentications ----------------------------------------------------------------------
+
+
+class AuthThrottle:
+    """Failed authentications per client address over the last minute (monotonic time)."""
+
+    WINDOW = 60.0
+    MAX_ADDRESSES = 10_000
+
+    def __init__(self, per_minute: int, now: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.now = now
+        self.failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def _recent(self, address: str) -> deque[float]:
+        times = self.failures.get(address)
+        if times is None:
+            return deque()
+        cutoff = self.now() - self.WINDOW
+        while times and times[0] < cutoff:
+            times.popleft()
+        if not times:
+            del self.failures[address]
+        return times
+
+    def blocked(self, address: str) -> float:
+        """Seconds until `address` may try again (0: it may now)."""
+        times = self._recent(address)
+        if len(times) < self.per_minute:
+            return 0.0
+        return max(1.0, times[-self.per_minute] + self.WINDOW - self.now())
+
+    def failed(self, address: str) -> int:
+        """Count a failure; return the failures in the last minute."""
+        times = self._recent(address)
+        times.append(self.now())
+        self.failures[address] = times
+        self.failures.move_to_end(address)
+        while len(self.failures) > self.MAX_ADDRESSES:
+            self.failures.popitem(last=False)
+        return len(times)
+
+
+# --- connections ---------------------------------------------------------------------------------
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a request-head timeout and a cap on open connections."""
+
+    limits = Limits()
+
+    _waiting_since: float | None = None
+    _waiting_cycle: Any = None
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._wait_for_head()
+        if len(self.connections) > self.limits.max_connections:
+            self._make_room()
+
+    def _make_room(self) -> None:
+        idle = [
+            c
+            for c in self.connections
+            if c is not self and isinstance(c, GuardedH11Protocol) and c._waiting_since is not None
+        ]
+        if not idle:
+            log.warning("connection refused: %d connections are all busy", len(self.connections))
+            self.transport.close()
+            return
+        oldest = min(idle, key=lambda c: c._waiting_since or 0.0)
+        oldest._close_idle()
+
+    def _wait_for_head(self) -> None:
+        self._waiting_since = self.loop.time()
+        self._waiting_cycle = self.cycle
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        self._head_timer = self.loop.call_later(self.limits.header_timeout, self._close_idle)
+
+    def _got_head(self) -> None:
+        self._waiting_since = None
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _close_idle(self) -> None:
+        self._got_head()
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._waiting_since is not None and self.cycle is not self._waiting_cycle:
+            self._got_head()  # a new request's head is complete
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and (self.cycle is None or self.cycle.response_complete):
+            self._wait_for_head()
+            # A pipelined request may already have started with the previous answer.
+            if self.cycle is not None and not self.cycle.response_complete:
+                self._got_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._got_head()
+        super().connection_lost(exc)
+
+
+def guarded_protocol(limits: Limits) -> type[GuardedH11Protocol]:
+    return type("GuardedH11", (GuardedH11Protocol,), {"limits": limits})
+
+
+def raise_open_files_limit(wanted: int = 65536) -> int:
+    """Raise this process's soft limit on open files towards its hard limit; return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return int(soft)
+
+
+def server_config(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    limits: Limits | None = None,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+    log_level: str = "info",
+) -> Any:
+    """The uvicorn configuration of the community server, with its limits on connections."""
+    import uvicorn
+
+    limits = limits or Limits()
+    open_files = raise_open_files_limit()
+    if open_files != resource.RLIM_INFINITY and limits.max_connections > open_files - 64:
+        # Stay below the open-files limit so a new connection can always be accepted.
+        limits = Limits(**{**limits.__dict__, "max_connections": max(16, open_files - 64)})
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=guarded_protocol(limits),
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        log_level=log_level,
+        lifespan="off",
+        timeout_keep_alive=limits.keep_alive,
+        h11_max_incomplete_event_size=limits.max_header_bytes,
+        backlog=2048,
+    )
