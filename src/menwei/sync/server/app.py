@@ -19,6 +19,7 @@ and throttled per client address. Every limit is in `guard.Limits` and docs/sync
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Annotated, Any
 
@@ -60,23 +61,66 @@ from menwei.sync.server.storage import (
     AuthRefused,
     GateAuth,
     GateRevoked,
+    MustRefetch,
+    NotEnrolled,
+    NotFound,
     ServerStorage,
     StorageError,
+    StoredEventsPage,
 )
 
 log = logging.getLogger("menwei.server")
+
+# The HTTP status of each refusal: storage raises domain errors, this layer speaks HTTP.
+STATUS_OF: tuple[tuple[type[StorageError], int], ...] = (
+    (AuthRefused, 401),
+    (GateRevoked, 403),
+    (NotFound, 404),
+    (MustRefetch, 409),
+    (NotEnrolled, 409),
+)
+
+
+def status_of(exc: StorageError) -> int:
+    for cls, status in STATUS_OF:
+        if isinstance(exc, cls):
+            return status
+    return exc.status if isinstance(exc, RequestRefused) else 400
+
+
+class RequestRefused(StorageError):
+    """A request the web layer refuses before storage sees it (size, encoding)."""
+
+    def __init__(self, message: str, *, code: str, status: int) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+
+
+def events_page_json(page: StoredEventsPage) -> bytes:
+    """An `EventsPage` as JSON, with the stored canonical bodies written out as they are."""
+    parts = [
+        f'{{"gseq":{e.gseq},"gate_id":{json.dumps(e.gate_id)},"epoch":{e.epoch},"seq":{e.seq},'
+        f'"body":{e.body}}}'
+        for e in page.events
+    ]
+    return (
+        f'{{"server_time":"{page.server_time}","events":[{",".join(parts)}],'
+        f'"next_after":{page.next_after},"head_gseq":{page.head_gseq},'
+        f'"more":{"true" if page.more else "false"},'
+        f'"cursor_event_id":{json.dumps(page.cursor_event_id)}}}'
+    ).encode()
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise StorageError(f"The body is over {limit} bytes.", code="too_large", status=413)
+        raise RequestRefused(f"The body is over {limit} bytes.", code="too_large", status=413)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise StorageError(f"The body is over {limit} bytes.", code="too_large", status=413)
+            raise RequestRefused(f"The body is over {limit} bytes.", code="too_large", status=413)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -93,7 +137,7 @@ def check_throttle(request: Request) -> None:
     throttle: AuthThrottle = request.app.state.throttle
     wait = throttle.blocked(_address(request))
     if wait:
-        raise StorageError(
+        raise RequestRefused(
             f"Too many failed attempts from this address: try again in {wait:.0f} s.",
             code="too_many_attempts",
             status=429,
@@ -188,13 +232,14 @@ def make_server_app(
 
     @app.exception_handler(StorageError)
     async def storage_error(request: Request, exc: StorageError) -> JSONResponse:
+        status = status_of(exc)
         headers = None
-        if exc.status == 429:
+        if status == 429:
             wait = app.state.throttle.blocked(_address(request))
             headers = {"Retry-After": str(max(1, round(wait)))}
-        elif exc.status == 413:
+        elif status == 413:
             headers = {"Connection": "close"}
-        return error(exc.status, exc.code, exc.message, headers)
+        return error(status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -273,13 +318,13 @@ def make_server_app(
                     raise TooLarge("too large")
                 data = raw
             else:
-                raise StorageError(
+                raise RequestRefused(
                     f"Unsupported Content-Encoding {encoding!r} (use gzip).",
                     code="bad_encoding",
                     status=415,
                 )
         except TooLarge:
-            raise StorageError(
+            raise RequestRefused(
                 f"The batch is over {max_decompressed_bytes} bytes once decompressed.",
                 code="too_large",
                 status=413,
@@ -308,8 +353,8 @@ def make_server_app(
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> Response:
         """Other gates' events after a gseq, in commit order."""
-        body = store.events_page_json(gate, after, limit, now=clock.now())
-        return Response(body, media_type="application/json")
+        page = store.events_page(gate, after, limit, now=clock.now())
+        return Response(events_page_json(page), media_type="application/json")
 
     @app.get("/v1/reference", tags=["sync"], responses={409: {"model": ErrorBody}})
     def reference_delta(
