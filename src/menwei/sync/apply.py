@@ -29,6 +29,7 @@ from menwei.sync.protocol import (
     RemoteEvent,
     RevocationRecord,
     Snapshot,
+    without_scan_text,
 )
 
 
@@ -198,7 +199,8 @@ def _insert_events(db: Database, events: list[RemoteEvent]) -> set[int]:
         }
     households: set[int] = set()
     for e in events:
-        b: dict[str, Any] = e.body
+        # Another gate's pass text is never kept here, even from a server that sent it.
+        b: dict[str, Any] = without_scan_text(e.body)
         if b.get("event_id") in mine:
             continue
         db.execute(

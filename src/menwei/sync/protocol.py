@@ -13,6 +13,8 @@ commit order (`gseq`); gates pull "after gseq N".
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
 import zlib
 from typing import Any, Literal
 
@@ -39,6 +41,10 @@ MAX_EVENT_CHARS = 8 * 1024
 MAX_NOTE_CHARS = 500
 MAX_SCAN_CHARS = 2048
 MAX_FIELD_CHARS = 200
+# Batches that could not be read are kept for the IT person: the first bytes of each, once per
+# distinct payload, the newest ones per gate.
+MAX_REJECTED_PAYLOAD_BYTES = 64 * 1024
+MAX_REJECTED_BATCHES_PER_GATE = 100
 # A clock offset larger than this (about 285,000 years) is not a clock offset.
 MAX_OFFSET_MS = 2**53
 # Beyond this offset from the server's clock a gate warns and the server flags `clock_suspect`.
@@ -293,6 +299,40 @@ class Snapshot(WireModel):
     policy: PolicyRecord | None
     events: list[RemoteEvent]
     anomalies: list[AnomalyRecord]
+
+
+# --- pass texts ----------------------------------------------------------------------------------
+
+
+def scan_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def without_scan_text(body: dict[str, Any]) -> dict[str, Any]:
+    """An event body as other gates receive it: the scanned text replaced by its SHA-256
+    (`scan_sha256`). Pass texts stay on the gate that scanned them and on the server."""
+    scan = body.get("scan")
+    if "scan" not in body:
+        return body
+    out = {k: v for k, v in body.items() if k != "scan"}
+    if isinstance(scan, str):
+        out["scan_sha256"] = scan_sha256(scan)
+    return out
+
+
+def without_scan_text_json(text: str) -> str:
+    """The same for a body as JSON text (left as it is when it holds no scanned text)."""
+    if '"scan":' not in text:
+        return text
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(body, dict) or body.get("scan") is None:
+        return text
+    return json.dumps(
+        without_scan_text(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
 
 
 # --- compression ---------------------------------------------------------------------------------

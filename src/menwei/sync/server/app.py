@@ -53,6 +53,8 @@ from menwei.sync.protocol import (
     StatusResponse,
     TooLarge,
     gunzip_bounded,
+    without_scan_text,
+    without_scan_text_json,
 )
 from menwei.sync.server.guard import AuthThrottle, BodyRefused, Guard, Limits
 from menwei.sync.server.reference import HomeReference
@@ -97,10 +99,11 @@ class RequestRefused(StorageError):
 
 
 def events_page_json(page: StoredEventsPage) -> bytes:
-    """An `EventsPage` as JSON, with the stored canonical bodies written out as they are."""
+    """An `EventsPage` as JSON, with the stored canonical bodies written out as they are, but
+    for the scanned pass text, which goes out as its hash (other gates get no printable pass)."""
     parts = [
         f'{{"gseq":{e.gseq},"gate_id":{json.dumps(e.gate_id)},"epoch":{e.epoch},"seq":{e.seq},'
-        f'"body":{e.body}}}'
+        f'"body":{without_scan_text_json(e.body)}}}'
         for e in page.events
     ]
     return (
@@ -366,7 +369,10 @@ def make_server_app(
     @app.get("/v1/snapshot", tags=["sync"])
     def snapshot(gate: Gate) -> Snapshot:
         """The whole picture: reference data, recent events, anomalies, with their cursors."""
-        return store.snapshot(gate, now=clock.now(), days=snapshot_days)
+        snap = store.snapshot(gate, now=clock.now(), days=snapshot_days)
+        for event in snap.events:
+            event.body = without_scan_text(event.body)
+        return snap
 
     @app.get("/v1/anomalies", tags=["sync"])
     def anomalies(

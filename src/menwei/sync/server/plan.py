@@ -44,7 +44,15 @@ from typing import Any
 from menwei.core.clock import parse_iso
 from menwei.core.eventlog import GENESIS, KINDS, chain_hash
 from menwei.sync.anomalies import anomaly_id
-from menwei.sync.protocol import CLOCK_WARN_MS, PushBatch, Rejection, WireEvent
+from menwei.sync.protocol import (
+    CLOCK_WARN_MS,
+    MAX_FIELD_CHARS,
+    MAX_NOTE_CHARS,
+    MAX_SCAN_CHARS,
+    PushBatch,
+    Rejection,
+    WireEvent,
+)
 from menwei.sync.server.storage import NotEnrolled
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -108,6 +116,9 @@ def validate_body(ev: WireEvent, b: dict[str, Any] | None) -> str | None:
         bad.append("ref")
     if type(g("overdue", False)) is not bool:
         bad.append("overdue")
+    for key, value in b.items():
+        if type(value) is str and len(value) > _TEXT_LIMITS.get(key, MAX_FIELD_CHARS):
+            bad.append(f"{key} (over {_TEXT_LIMITS.get(key, MAX_FIELD_CHARS)} characters)")
     if bad:
         return "bad or missing field(s): " + ", ".join(bad)
     try:
@@ -115,6 +126,10 @@ def validate_body(ev: WireEvent, b: dict[str, Any] | None) -> str | None:
     except ValueError:
         return "wall_time is not a time"
     return None
+
+
+# The longest text of each free field (every other text field: MAX_FIELD_CHARS).
+_TEXT_LIMITS = {"note": MAX_NOTE_CHARS, "scan": MAX_SCAN_CHARS}
 
 
 def _opt_int(value: Any, low: int, high: int) -> bool:
@@ -158,7 +173,11 @@ class ReadBatch:
 
     @property
     def event_ids(self) -> list[str]:
-        return [eid for e in self.events if (eid := e.event_id) is not None]
+        """The batch's event ids, and the ids its events refer to (`ref`: to check that a
+        gate annuls or overrides only its own events)."""
+        ids = [eid for e in self.events if (eid := e.event_id) is not None]
+        refs = [r for e in self.events if e.body and isinstance(r := e.body.get("ref"), str)]
+        return ids + [r for r in refs if len(r) <= 64]
 
     def gate_ids(self, own: str) -> set[str]:
         """Gate ids the bodies name other than the pushing gate's."""
@@ -627,6 +646,16 @@ class _Planner:
                 read,
                 "foreign_gate",
                 f"event of {body['gate_id']}: a gate writes only its own",
+            )
+            return
+        ref = body.get("ref")
+        target = self.known.get(ref) if isinstance(ref, str) else None
+        if target is not None and target.gate_id != self.gate_id:
+            self._reject(
+                stream,
+                read,
+                "foreign_ref",
+                f"{body['kind']} of an event of {target.gate_id}: a gate corrects only its own",
             )
             return
         row = NewEventRow(

@@ -21,6 +21,8 @@ from menwei.core.clock import iso
 from menwei.core.eventlog import GENESIS
 from menwei.core.store import Store
 from menwei.sync.protocol import (
+    MAX_REJECTED_BATCHES_PER_GATE,
+    MAX_REJECTED_PAYLOAD_BYTES,
     AnomaliesPage,
     AnomalyRecord,
     EnrollRequest,
@@ -616,24 +618,29 @@ class SqliteStorage(ServerStorage):
     def reject_batch(
         self, gate_id: str, payload: bytes, reason: str, detail: str, *, now: datetime
     ) -> None:
-        text = payload[: 1024 * 1024].decode("utf-8", "replace")
+        # Bounded and deduplicated: a gate sending the same bad batch again (or a flood of
+        # them) costs at most MAX_REJECTED_BATCHES_PER_GATE rows of MAX_REJECTED_PAYLOAD_BYTES.
+        text = payload[:MAX_REJECTED_PAYLOAD_BYTES].decode("utf-8", "replace")
+        digest = hashlib.sha256(payload).hexdigest()
         with self._lock, self.store.write() as db:
             row = self._one("select community_id from gates where gate_id = ?", [gate_id])
             if row is None:
+                return
+            if self._one(
+                "select 1 from rejected where gate_id = ? and seq is null and payload_sha256 = ?",
+                [gate_id, digest],
+            ):
                 return
             db.execute(
                 "insert into rejected (community_id, gate_id, reason, detail, payload,"
                 " payload_sha256, received_at, source) values (?, ?, ?, ?, ?, ?, ?, 'push')"
                 " on conflict do nothing",
-                [
-                    row[0],
-                    gate_id,
-                    reason,
-                    detail,
-                    text,
-                    hashlib.sha256(payload).hexdigest(),
-                    iso(now),
-                ],
+                [row[0], gate_id, reason, detail[:2000], text, digest, iso(now)],
+            )
+            db.execute(
+                "delete from rejected where id in (select id from rejected where gate_id = ?"
+                " and seq is null order by id desc limit -1 offset ?)",
+                [gate_id, MAX_REJECTED_BATCHES_PER_GATE],
             )
 
     def _remote_events(self, sql: str, params: list[Any]) -> list[RemoteEvent]:
