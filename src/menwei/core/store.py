@@ -5,6 +5,7 @@ Every durable change goes through `Store.write()`, one transaction per unit of w
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,6 +22,19 @@ _STORAGE_FAILURES = ("full", "readonly", "disk I/O", "locked", "busy")
 
 class StoreError(MenweiError):
     """The database could not be written (disk full, read-only, locked too long)."""
+
+
+def make_private(path: Path) -> None:
+    """Create a database file readable by its owner only (0600), or tighten an existing one:
+    it holds the roster with contacts. SQLite gives its -wal and -shm files the same mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if p.stat().st_mode & 0o077:
+                p.chmod(0o600)
+        except OSError:
+            pass  # not there (wal, shm), or not ours to change: SQLite will say if it matters
 
 
 class Store:
@@ -42,7 +56,7 @@ class Store:
                 f"No menwei database at {path}. Run `menwei init --community ID --name NAME` "
                 "first (or set MENWEI_HOME to the right home)."
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(path)
         conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=True)
         try:
             db = sqlite_utils.Database(conn)

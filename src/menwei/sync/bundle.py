@@ -113,7 +113,9 @@ def export_bundle(
     data = gzip_bytes(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "wb") as f:
+    # A bundle is a copy of the gate's log (pass texts included): its owner's eyes only.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())

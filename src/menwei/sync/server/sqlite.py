@@ -19,7 +19,7 @@ import sqlite_utils
 
 from menwei.core.clock import iso
 from menwei.core.eventlog import GENESIS
-from menwei.core.store import Store
+from menwei.core.store import Store, make_private
 from menwei.sync.protocol import (
     MAX_REJECTED_BATCHES_PER_GATE,
     MAX_REJECTED_PAYLOAD_BYTES,
@@ -90,7 +90,7 @@ def _anomaly(row: dict[str, Any]) -> AnomalyRecord:
 
 class SqliteStorage(ServerStorage):
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(path)
         conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
