@@ -47,6 +47,7 @@ from menwei.sync.anomalies import anomaly_id
 from menwei.sync.protocol import (
     CLOCK_WARN_MS,
     MAX_FIELD_CHARS,
+    MAX_INT,
     MAX_NOTE_CHARS,
     MAX_SCAN_CHARS,
     PushBatch,
@@ -100,7 +101,7 @@ def validate_body(ev: WireEvent, b: dict[str, Any] | None) -> str | None:
         bad.append("operator")
     if type(gate) is not str or not gate:
         bad.append("gate_id")
-    if type(g("epoch")) is not int:
+    if type(g("epoch")) is not int or not 0 <= g("epoch") <= MAX_INT:
         bad.append("epoch")
     if g("direction") not in (None, "exit", "entry"):
         bad.append("direction")
@@ -119,6 +120,8 @@ def validate_body(ev: WireEvent, b: dict[str, Any] | None) -> str | None:
     for key, value in b.items():
         if type(value) is str and len(value) > _TEXT_LIMITS.get(key, MAX_FIELD_CHARS):
             bad.append(f"{key} (over {_TEXT_LIMITS.get(key, MAX_FIELD_CHARS)} characters)")
+        elif type(value) is int and not -MAX_INT <= value <= MAX_INT and key != "epoch":
+            bad.append(f"{key} (out of range)")
     if bad:
         return "bad or missing field(s): " + ", ".join(bad)
     try:
