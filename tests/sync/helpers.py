@@ -102,7 +102,13 @@ class ThreadedServer:
 
     def __post_init__(self) -> None:
         self.app = make_server_app(self.home, clock=self.clock, **self.kwargs)
-        config = server_config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        config = server_config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            limits=self.app.state.limits,
+            log_level="warning",
+        )
         self.server = _Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
