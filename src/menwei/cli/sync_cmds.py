@@ -99,6 +99,13 @@ def server() -> None:
     is_flag=True,
     help="Serve the OpenAPI description at /openapi.json (off by default; no docs UI).",
 )
+@click.option(
+    "--auth-failures-per-minute",
+    default=20,  # guard.Limits.auth_failures_per_minute
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Failed logins from one address in a minute before it is answered 429.",
+)
 @reports_errors
 def server_run(
     host: str,
@@ -108,6 +115,7 @@ def server_run(
     tls_self_signed: bool,
     log_level: str,
     api_docs: bool,
+    auth_failures_per_minute: int,
 ) -> None:
     """Serve this home's community to its gates (FastAPI on uvicorn).
 
@@ -117,7 +125,7 @@ def server_run(
 
     from menwei.sync import tls
     from menwei.sync.server.app import make_server_app
-    from menwei.sync.server.guard import server_config
+    from menwei.sync.server.guard import Limits, server_config
 
     home = get_home()
     if tls_self_signed:
@@ -139,7 +147,8 @@ def server_run(
     storage.set_setting("tls_cert", str(tls_cert.resolve()) if tls_cert else None)
     scheme = "https" if tls_cert else "http"
     storage.set_setting("url", f"{scheme}://{host}:{port}" if host != "0.0.0.0" else None)
-    app = make_server_app(home, storage=storage, api_docs=api_docs)
+    limits = Limits(auth_failures_per_minute=auth_failures_per_minute)
+    app = make_server_app(home, storage=storage, api_docs=api_docs, limits=limits)
     click.echo(
         f"社区服务器:小区 #{community} / community server for #{community} on "
         f"{scheme}://{host}:{port}" + (" (OpenAPI: /openapi.json)" if api_docs else "")
@@ -156,6 +165,7 @@ def server_run(
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None,
         log_level=log_level,
+        limits=limits,
     )
     try:
         uvicorn.Server(config).run()
