@@ -101,7 +101,8 @@ def validate_body(ev: WireEvent, b: dict[str, Any] | None) -> str | None:
         bad.append("operator")
     if type(gate) is not str or not gate:
         bad.append("gate_id")
-    if type(g("epoch")) is not int or not 0 <= g("epoch") <= MAX_INT:
+    epoch = g("epoch")
+    if type(epoch) is not int or not 0 <= epoch <= MAX_INT:
         bad.append("epoch")
     if g("direction") not in (None, "exit", "entry"):
         bad.append("direction")
