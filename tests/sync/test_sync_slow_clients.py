@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,9 @@ import httpx
 import pytest
 
 from menwei.core.home import Home
-from menwei.sync.server.guard import Limits, raise_open_files_limit
+from menwei.sync import tls
+from menwei.sync.server.app import make_server_app
+from menwei.sync.server.guard import Limits, make_server, raise_open_files_limit, server_config
 from tests.sync.helpers import free_port, make_committee, running
 
 
@@ -162,3 +165,40 @@ def test_slow_heads_and_trickled_bodies_are_cut_off(tmp_path: Path) -> None:
                 s.close()
         head.close()
         body.close()
+
+
+def test_a_tls_handshake_that_never_comes_is_cut_off(tmp_path: Path) -> None:
+    home, _ = make_committee(tmp_path / "committee")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    tls.make_self_signed(cert, key)
+    limits = Limits(tls_handshake_timeout=1.0)
+    app = make_server_app(home, limits=limits)
+    port = free_port()
+    server = make_server(
+        server_config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            limits=limits,
+            ssl_certfile=str(cert),
+            ssl_keyfile=str(key),
+            log_level="warning",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "no server"
+            time.sleep(0.01)
+        silent = socket.create_connection(("127.0.0.1", port))
+        assert closed(silent), "no handshake: closed after the handshake timeout"
+        pem = cert.read_text()
+        with httpx.Client(verify=tls.pinned_context(pem)) as client:
+            assert client.get(f"https://127.0.0.1:{port}/v1/health").status_code == 200
+        silent.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        app.state.storage.close()

@@ -121,11 +121,9 @@ def server_run(
 
     Limits on bodies, connections and failed logins: docs/sync.md ("Limits").
     """
-    import uvicorn
-
     from menwei.sync import tls
     from menwei.sync.server.app import make_server_app
-    from menwei.sync.server.guard import Limits, server_config
+    from menwei.sync.server.guard import Limits, make_server, server_config
 
     home = get_home()
     if tls_self_signed:
@@ -168,7 +166,7 @@ def server_run(
         limits=limits,
     )
     try:
-        uvicorn.Server(config).run()
+        make_server(config).run()
     finally:
         storage.close()
 

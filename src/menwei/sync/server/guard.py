@@ -57,6 +57,9 @@ class Limits:
     body_timeout: float = 10.0
     body_min_rate: int = 32 * 1024
     header_timeout: float = 10.0
+    # A TLS connection costs its memory from the moment it is accepted: its handshake must end
+    # within this (asyncio's default is 60 s).
+    tls_handshake_timeout: float = 10.0
     keep_alive: int = 5
     max_header_bytes: int = 16 * 1024
     # Each open TLS connection costs about 300 KB (asyncio's buffers): 512 stay under 160 MB.
@@ -286,6 +289,30 @@ class GuardedH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._got_head()
         super().connection_lost(exc)
+
+
+def make_server(config: Any) -> Any:
+    """A uvicorn server for `config` (from `server_config`) that also bounds TLS handshakes."""
+    import uvicorn
+
+    class GuardedServer(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            limits: Limits = getattr(self.config.http_protocol_class, "limits", Limits())
+            loop = asyncio.get_running_loop()
+            original = loop.create_server
+
+            async def create_server(*args: Any, **kwargs: Any) -> Any:
+                if kwargs.get("ssl") is not None:
+                    kwargs.setdefault("ssl_handshake_timeout", limits.tls_handshake_timeout)
+                return await original(*args, **kwargs)
+
+            loop.create_server = create_server  # type: ignore[method-assign]
+            try:
+                await super().startup(sockets)
+            finally:
+                del loop.create_server
+
+    return GuardedServer(config)
 
 
 def guarded_protocol(limits: Limits) -> type[GuardedH11Protocol]:
