@@ -263,6 +263,11 @@ def test_limits_on_events_fields_and_integers(w: World) -> None:
         r = push_raw(w, a, bad)
         assert r.status_code == 400 and r.json()["error"] == "malformed", r.text
         assert r.headers[SERVER_TIME_HEADER]
+    # Any request's body is limited: 1 KiB where none is expected, 4 KiB for an enrollment.
+    r = httpx.request("GET", w.server.url + "/v1/health", content=b"x" * 2048)
+    assert r.status_code == 413 and r.headers[SERVER_TIME_HEADER]
+    r = httpx.post(w.server.url + "/v1/enroll", content=b"{" + b" " * 5000 + b"}")
+    assert r.status_code == 413 and r.json()["error"] == "too_large"
     enroll_body = {"token": "t" * 32, "api_token": "a" * 40, "public_key": "0" * 64}
     r = httpx.post(w.server.url + "/v1/enroll", json={**enroll_body, "admin": True})
     assert r.status_code == 422

@@ -53,7 +53,11 @@ def _cert_fingerprint(storage: SqliteStorage) -> str | None:
 
     path = storage.setting("tls_cert")
     if not path:
-        return None
+        # Not served yet, or served over plain HTTP: the self-signed certificate, if made.
+        made = storage.path.parent / "tls" / "cert.pem"
+        if not made.exists():
+            return None
+        path = str(made)
     try:
         return tls.fingerprint(Path(path).read_text(encoding="ascii"))
     except (OSError, ValueError):
