@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from menwei.core.clock import Clock, iso
@@ -160,6 +161,8 @@ class Guard:
         except BodyRefused as exc:
             if not started:
                 await refuse(exc.status_code, exc.code, str(exc.detail), close=True)
+        except ClientDisconnect:
+            pass  # the client went away in the middle of its request: nobody to answer
         except Exception:
             log.error(
                 "error answering %s %s:\n%s",
