@@ -638,9 +638,10 @@ class SqliteStorage(ServerStorage):
                 [row[0], gate_id, reason, detail[:2000], text, digest, iso(now)],
             )
             db.execute(
-                "delete from rejected where id in (select id from rejected where gate_id = ?"
-                " and seq is null order by id desc limit -1 offset ?)",
-                [gate_id, MAX_REJECTED_BATCHES_PER_GATE],
+                "delete from rejected where gate_id = ? and seq is null and id not in"
+                " (select id from rejected where gate_id = ? and seq is null"
+                " order by id desc limit ?)",
+                [gate_id, gate_id, MAX_REJECTED_BATCHES_PER_GATE],
             )
 
     def _remote_events(self, sql: str, params: list[Any]) -> list[RemoteEvent]:
