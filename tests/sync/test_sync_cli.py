@@ -213,6 +213,9 @@ def test_the_walkthrough_over_tls_with_a_pinned_certificate(tmp_path: Path) -> N
     try:
         changed = run(a, "sync")
         assert changed.exit_code == 4 and "certificate" in changed.output
+        as_json = run(a, "sync", "--json")
+        assert as_json.exit_code == 4
+        assert json.loads(as_json.output)["outcome"] == "certificate_mismatch"
         trusting = run(tmp_path / "t", "enroll", url, token["token"], "--trust-first-use")
         assert trusting.exit_code == 1 and "already used" in trusting.output  # got that far
     finally:
