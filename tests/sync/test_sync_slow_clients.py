@@ -202,3 +202,24 @@ def test_a_tls_handshake_that_never_comes_is_cut_off(tmp_path: Path) -> None:
         server.should_exit = True
         thread.join(10)
         app.state.storage.close()
+
+
+def test_trickled_bodies_cannot_hold_every_connection(tmp_path: Path) -> None:
+    home, _ = make_committee(tmp_path / "committee")
+    limits = Limits(body_timeout=60.0, max_connections=20)
+    with running(Home(home.root), limits=limits) as server:
+        slow = [
+            connect(
+                server.port,
+                b"POST /v1/enroll HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 200\r\n\r\n{",
+            )
+            for _ in range(25)
+        ]
+        try:
+            time.sleep(0.5)  # every one of them is reading its body now
+            assert httpx.get(server.url + "/v1/health", timeout=5).status_code == 200
+            assert closed(slow[0]), "the oldest trickle made room"
+        finally:
+            for s in slow:
+                s.close()

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+import h11
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -238,6 +239,7 @@ class GuardedH11Protocol(H11Protocol):
     _waiting_since: float | None = None
     _waiting_cycle: Any = None
     _head_timer: asyncio.TimerHandle | None = None
+    _head_at: float | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -246,17 +248,31 @@ class GuardedH11Protocol(H11Protocol):
             self._make_room()
 
     def _make_room(self) -> None:
-        idle = [
-            c
-            for c in self.connections
-            if c is not self and isinstance(c, GuardedH11Protocol) and c._waiting_since is not None
+        """Close the longest-idle connection; failing that, the one whose body has been
+        arriving the longest (a gate's push takes a second on a LAN: that is an attacker's
+        trickle); failing that, refuse this one."""
+        others = [
+            c for c in self.connections if c is not self and isinstance(c, GuardedH11Protocol)
         ]
-        if not idle:
-            log.warning("connection refused: %d connections are all busy", len(self.connections))
-            self.transport.close()
+        idle = [c for c in others if c._waiting_since is not None]
+        if idle:
+            min(idle, key=lambda c: c._waiting_since or 0.0)._close_idle()
             return
-        oldest = min(idle, key=lambda c: c._waiting_since or 0.0)
-        oldest._close_idle()
+        slow = [c for c in others if c._body_since is not None]
+        if slow:
+            oldest = min(slow, key=lambda c: c._body_since or 0.0)
+            log.warning("closing the slowest body (from %s) to make room", _peer(oldest))
+            oldest._close_idle()
+            return
+        log.warning("connection refused: %d connections are all busy", len(self.connections))
+        self.transport.close()
+
+    @property
+    def _body_since(self) -> float | None:
+        """Since when this connection's request body has been arriving (None: not now)."""
+        if self._head_at is None or self.conn.their_state is not h11.SEND_BODY:
+            return None
+        return self._head_at
 
     def _wait_for_head(self) -> None:
         self._waiting_since = self.loop.time()
@@ -266,6 +282,7 @@ class GuardedH11Protocol(H11Protocol):
         self._head_timer = self.loop.call_later(self.limits.header_timeout, self._close_idle)
 
     def _got_head(self) -> None:
+        self._head_at = self.loop.time() if self._waiting_since is not None else self._head_at
         self._waiting_since = None
         if self._head_timer is not None:
             self._head_timer.cancel()
@@ -316,6 +333,11 @@ def make_server(config: Any) -> Any:
                 del loop.create_server
 
     return GuardedServer(config)
+
+
+def _peer(protocol: H11Protocol) -> str:
+    client = getattr(protocol, "client", None)
+    return str(client[0]) if client else "?"
 
 
 def guarded_protocol(limits: Limits) -> type[GuardedH11Protocol]:
