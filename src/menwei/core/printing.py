@@ -717,9 +717,14 @@ def _file_part(name: str) -> str:
 
 
 def print_passes(
-    out_dir: Path, passes: Sequence[PrintedPass], *, community_name: str
+    out_dir: Path,
+    passes: Sequence[PrintedPass],
+    *,
+    community_name: str,
+    sheet: str | None = None,
 ) -> PrintResult:
-    """Write `<household>.png` for each pass and `group-<group>.pdf` per building group.
+    """Write `<household>.png` for each pass and `group-<group>.pdf` per building group, or with
+    `sheet` one `<sheet>.pdf` for all of them (a reissued pass never overwrites a group's sheet).
 
     Every file is written atomically (a temporary file, then renamed). The QR symbol of each
     pass is computed once and used for both files.
@@ -736,6 +741,11 @@ def print_passes(
     for p, matrix in zip(passes, matrices, strict=True):
         by_group.setdefault(p.household.group, []).append((p, matrix))
     pdfs: list[Path] = []
+    if sheet is not None:
+        everything = [pm for group in by_group.values() for pm in group]
+        title = f"{community_name} 补发出入证"
+        pdf = _write_pdf(out_dir / f"{_file_part(sheet)}.pdf", everything, title, font)
+        return PrintResult(pngs=tuple(pngs), pdfs=(pdf,))
     used: set[str] = set()
     for group in sorted(by_group, key=_natural):
         stem = f"group-{_file_part(group)}"
