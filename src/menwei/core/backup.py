@@ -61,7 +61,9 @@ def _check_passphrase(passphrase: str) -> bytes:
     return passphrase.encode("utf-8")
 
 
-def backup_home(home: Home, out: Path, passphrase: str, *, now: datetime | None = None) -> BackupInfo:
+def backup_home(
+    home: Home, out: Path, passphrase: str, *, now: datetime | None = None
+) -> BackupInfo:
     """Write a backup of `home` to `out` (atomically). Raises OutputError when `out` cannot be
     written (nothing is left behind then)."""
     secret = _check_passphrase(passphrase)

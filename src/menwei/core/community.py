@@ -21,8 +21,8 @@ from menwei.core.policy import (
     policy_text,
     policy_warnings,
 )
-from menwei.core.text import Text
 from menwei.core.store import Store
+from menwei.core.text import Text
 
 
 @dataclass(frozen=True)

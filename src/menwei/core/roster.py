@@ -933,9 +933,9 @@ def summary_lines(read: RosterFile, result: ImportResult) -> list[str]:
 
     lines: list[str] = []
     if any(read.sheets):
-        for name, n in read.sheets.items():
-            lines.append(f"  工作表 {name}: {n} 户")
-            lines.append(f"  sheet {name}: {n} households")
+        listed = ", ".join(f"{name} {n}" for name, n in read.sheets.items())
+        lines.append(f"  按工作表 (户): {listed}")
+        lines.append(f"  by sheet (households): {listed}")
     if read.skipped_sheets:
         names = ", ".join(read.skipped_sheets)
         lines.append(f"  跳过没有花名册表头的工作表: {names}")
