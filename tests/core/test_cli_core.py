@@ -37,7 +37,7 @@ def test_init_then_refuses_to_overwrite(home: Home) -> None:
 
 def test_init_rejects_a_bad_community_id(home: Home) -> None:
     r = run("init", "--community", "70000", "--name", "x")
-    assert r.exit_code == 1 and "1 to 65535" in r.output
+    assert r.exit_code == 2 and "65535" in r.output
 
 
 def test_commands_before_init_say_what_to_do(home: Home) -> None:

@@ -71,7 +71,8 @@ def fail(
                 "code": code,
                 "message": message,
                 "message_zh": zh or message,
-                "problems": list(problems),
+                "problems": [p.split("\n")[-1] for p in problems],
+                "problems_zh": [p.split("\n")[0] for p in problems],
             }
         )
         sys.exit(exit_code)
@@ -79,7 +80,10 @@ def fail(
         click.secho(f"menwei: {zh}", fg="red", err=True)
     click.secho(f"menwei: {message}", fg="red", err=True)
     for p in problems[:SHOWN_PROBLEMS]:
-        click.echo(f"  - {p}", err=True)
+        first, *rest = p.split("\n")
+        click.echo(f"  - {first}", err=True)
+        for line in rest:
+            click.echo(f"    {line}", err=True)
     if len(problems) > SHOWN_PROBLEMS:
         more = len(problems) - SHOWN_PROBLEMS
         click.echo(f"  … 还有 {more} 条 / and {more} more", err=True)

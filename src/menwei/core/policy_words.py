@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from menwei.core.policy import LEVEL_NAMES, OVERRIDE_REASONS, WEEKDAY_NAMES, Policy, Window
 from menwei.core.names import building_display, natural_key
+from menwei.core.policy import LEVEL_NAMES, OVERRIDE_REASONS, WEEKDAY_NAMES, Policy, Window
 from menwei.core.text import Text, category_label, duration, group_label, join
 
 

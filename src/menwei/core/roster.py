@@ -131,16 +131,17 @@ HEADER_SUGGESTIONS: dict[str, str] = {
 }
 # The Chinese and English header of each field, for messages.
 HEADER_NAMES = {
-    "household": "户号 (household)",
-    "address": "地址 (address)",
-    "building": "楼栋 (building)",
-    "unit": "单元 (unit)",
-    "room": "室号 (room)",
-    "group": "楼组 (group)",
-    "members": "人数 (members)",
-    "category": "类别 (category)",
-    "contact": "联系电话 (contact)",
+    "household": "household (户号)",
+    "address": "address (地址)",
+    "building": "building (楼栋)",
+    "unit": "unit (单元)",
+    "room": "room (室号)",
+    "group": "group (楼组)",
+    "members": "members (人数)",
+    "category": "category (类别)",
+    "contact": "contact (联系电话)",
 }
+HEADER_ZH = {f: n.split("(")[1].rstrip(")") for f, n in HEADER_NAMES.items()}
 # A title row or two above the header is common in spreadsheets; look this far for the header.
 HEADER_SEARCH_ROWS = 10
 SUFFIXES_CSV = (".csv", ".txt")
@@ -159,6 +160,11 @@ _INSERT = (
 _COLUMNS = "household, building, unit, room, building_group, members, category, contact"
 
 Progress = Callable[[int], None]
+
+
+def pair(zh: str, en: str) -> str:
+    """A problem in both languages: the Chinese line, then the English one (never mixed)."""
+    return f"{zh}\n{en}"
 
 
 @dataclass(frozen=True)
@@ -232,15 +238,23 @@ def read_roster_file(
                 refused,
                 zh=refused_zh,
                 problems=[
-                    f"{path.name}: 不是 CSV 或 XLSX 文件,请另存为 .xlsx 或 CSV / not a CSV or "
-                    "XLSX file (save the spreadsheet as .xlsx or as CSV)"
+                    pair(
+                        f"{path.name}: 不是 CSV 或 XLSX 文件,请另存为 .xlsx 或 CSV",
+                        f"{path.name} is not a CSV or XLSX file (save the spreadsheet as .xlsx "
+                        "or as CSV)",
+                    )
                 ],
             )
     except OSError as exc:
         raise RosterError(
             refused,
             zh=refused_zh,
-            problems=[f"无法读取 / cannot read {path}: {exc.strerror or exc}"],
+            problems=[
+                pair(
+                    f"无法读取 {path}:{exc.strerror or exc}",
+                    f"cannot read {path}: {exc.strerror or exc}",
+                )
+            ],
         ) from None
     except _Unreadable as exc:
         raise RosterError(refused, zh=refused_zh, problems=[str(exc)]) from None
@@ -252,7 +266,10 @@ def read_roster_file(
                 refused,
                 zh=refused_zh,
                 problems=[
-                    f"没有工作表 / no sheet {s!r} (工作表 / sheets: {', '.join(map(repr, names))})"
+                    pair(
+                        f"没有工作表 {s!r}(工作表有:{', '.join(map(repr, names))})",
+                        f"no sheet {s!r} (sheets: {', '.join(map(repr, names))})",
+                    )
                     for s in unknown
                 ],
             )
@@ -285,17 +302,26 @@ def _decode(data: bytes) -> tuple[str, str]:
     except UnicodeDecodeError as utf8_error:
         before = data[: utf8_error.start].decode("utf-8-sig")
         if sum(1 for c in before if ord(c) >= 0x800) >= _UTF8_EVIDENCE:
+            line = _line_of(data, utf8_error.start)
             raise _Unreadable(
-                f"line {_line_of(data, utf8_error.start)}: bytes that are not UTF-8 in a file "
-                "that is UTF-8 before them (in Excel, save as \u201cCSV UTF-8\u201d again)"
+                pair(
+                    f"第{line}行: 文件前面是 UTF-8,这里有不是 UTF-8 的字节(在 Excel 里重新另存为"
+                    "\u201cCSV UTF-8\u201d)",
+                    f"line {line}: bytes that are not UTF-8 in a file "
+                    "that is UTF-8 before them (in Excel, save as \u201cCSV UTF-8\u201d again)",
+                )
             ) from None
         try:
             return data.decode("gb18030"), "read as GBK/GB18030 text"
         except UnicodeDecodeError as gb_error:
             line = _first_undecodable_line(data) or _line_of(data, gb_error.start)
             raise _Unreadable(
-                f"line {line}: bytes that are neither UTF-8 nor GBK/GB18030 text "
-                "(in Excel, save as \u201cCSV UTF-8\u201d)"
+                pair(
+                    f"第{line}行: 既不是 UTF-8 也不是 GBK 文本(在 Excel 里另存为"
+                    "\u201cCSV UTF-8\u201d)",
+                    f"line {line}: bytes that are neither UTF-8 nor GBK/GB18030 text "
+                    "(in Excel, save as \u201cCSV UTF-8\u201d)",
+                )
             ) from None
 
 
@@ -338,7 +364,11 @@ def _csv_rows(data: bytes) -> tuple[list[tuple[int, list[str]]], str]:
             rows.append((start, row))
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise _Unreadable(f"line {start}: not readable as CSV ({exc})") from None
+        raise _Unreadable(
+            pair(
+                f"第{start}行: 不是可读的 CSV({exc})", f"line {start}: not readable as CSV ({exc})"
+            )
+        ) from None
     return rows, how
 
 
@@ -372,7 +402,10 @@ def _xlsx_tables(
                 workbook.close()
         except (*broken, SyntaxError) as exc:
             raise _Unreadable(
-                f"{path.name}: 不是可读的 XLSX 工作簿 / not a readable XLSX workbook ({exc})"
+                pair(
+                    f"{path.name} 不是可读的 XLSX 工作簿({exc})",
+                    f"{path.name} is not a readable XLSX workbook ({exc})",
+                )
             ) from None
     return tables
 
@@ -491,7 +524,8 @@ class _Problems:
 
     def result(self) -> list[str]:
         if self.more:
-            return [*self.items, f"还有 {self.more} 个问题 / and {self.more} more problems"]
+            more = pair(f"还有 {self.more} 个问题", f"and {self.more} more problems")
+            return [*self.items, more]
         return list(self.items)
 
 
@@ -529,13 +563,19 @@ def _read_tables(
     skipped: list[str] = []
     ignored: list[str] = []
     unknown_categories: Counter[str] = Counter()
-    first_seen_number: dict[int, str] = {}
-    first_seen_address: dict[str, str] = {}
+    first_seen_number: dict[int, tuple[str, str]] = {}
+    first_seen_address: dict[str, tuple[str, str]] = {}
     headerless: list[tuple[str, int, Sequence[str]]] = []
     keyed_by_address = False
-    workbook = any(name for name, _ in tables)
+    workbook = sum(1 for name, _ in tables if name) > 1
     for name, rows in tables:
-        where_sheet = f"工作表/sheet {name!r} " if workbook else ""
+
+        def zw(line: int, name: str = name) -> str:
+            return f"工作表 {name} 第{line}行" if workbook else f"第{line}行"
+
+        def ew(line: int, name: str = name) -> str:
+            return f"sheet {name!r} line {line}" if workbook else f"line {line}"
+
         header, header_line, header_cells, body, any_cell = _find_header(rows)
         if header is None:
             if any_cell:
@@ -560,9 +600,12 @@ def _read_tables(
             meant = suggest_header(col)
             if meant is not None and meant not in header:
                 problems.add(
-                    f"{where_sheet}line {header_line}: 列 {col!r} 不认识,是不是 "
-                    f"{HEADER_NAMES[meant]}?请把表头改为它 / column {col!r} is not a roster "
-                    f"column: did you mean {HEADER_NAMES[meant]}? Rename the header"
+                    pair(
+                        f"{zw(header_line)}: 列 {col!r} 不认识,是不是"
+                        f"「{HEADER_ZH[meant]}」?请把表头改成「{HEADER_ZH[meant]}」",
+                        f"{ew(header_line)}: column {col!r} is not a roster column: did you "
+                        f"mean {HEADER_NAMES[meant]}? Rename the header",
+                    )
                 )
                 lost = True
             else:
@@ -575,8 +618,12 @@ def _read_tables(
             note = f"; {decoded_as}" if decoded_as else ""
             names = ", ".join(HEADER_NAMES[f] for f in missing)
             problems.add(
-                f"{where_sheet}line {header_line}: 缺少列 / missing column"
-                f"{'s' if len(missing) > 1 else ''} {names} (the header has {seen}{note})"
+                pair(
+                    f"{zw(header_line)}: 缺少列 {'、'.join(HEADER_ZH[f] for f in missing)}"
+                    f"(表头是 {seen})",
+                    f"{ew(header_line)}: missing column{'s' if len(missing) > 1 else ''} "
+                    f"{names} (the header has {seen}{note})",
+                )
             )
             continue
         if lost:
@@ -586,30 +633,35 @@ def _read_tables(
             if not any(c.strip() for c in cells):
                 continue
             h, row_problems, by_address, category_word = _household_of(
-                header, cells, f"{where_sheet}line {line}"
+                header, cells, (zw(line), ew(line))
             )
             for p in row_problems:
                 problems.add(p)
             if h is None:
                 continue
             keyed_by_address = keyed_by_address or by_address
-            where = f"{where_sheet}line {line}"
             if h.number:
                 if h.number in first_seen_number:
+                    zf, ef = first_seen_number[h.number]
                     problems.add(
-                        f"{where}: 户号 {h.number} 重复 / household {h.number} appears again "
-                        f"(first at {first_seen_number[h.number]})"
+                        pair(
+                            f"{zw(line)}: 户号 {h.number} 重复(第一次在{zf})",
+                            f"{ew(line)}: household {h.number} appears again (first on {ef})",
+                        )
                     )
                     continue
-                first_seen_number[h.number] = where
+                first_seen_number[h.number] = (zw(line), ew(line))
             akey = address_key(h.building, h.unit, h.room)
             if akey in first_seen_address:
+                zf, ef = first_seen_address[akey]
                 problems.add(
-                    f"{where}: 地址 {h.address().zh} 重复 / address {h.address().en} appears "
-                    f"again (first at {first_seen_address[akey]})"
+                    pair(
+                        f"{zw(line)}: 地址 {h.address().zh} 重复(第一次在{zf})",
+                        f"{ew(line)}: address {h.address().en} appears again (first on {ef})",
+                    )
                 )
                 continue
-            first_seen_address[akey] = where
+            first_seen_address[akey] = (zw(line), ew(line))
             if category_word and not is_known_category(h.category):
                 unknown_categories[category_word] += 1
             households.append(h)
@@ -619,20 +671,23 @@ def _read_tables(
         if headerless:
             name, line, cells = headerless[0]
             seen = ", ".join(repr(c.strip()) for c in cells if c.strip())
-            where = f"工作表/sheet {name!r} " if workbook else ""
-            which = (
-                f" (工作表 / sheets: {', '.join(repr(n) for n, _, _ in headerless)})"
-                if workbook
-                else ""
-            )
+            listed = ", ".join(repr(n) for n, _, _ in headerless)
+            which_zh = f"(这些工作表都没有:{listed})" if workbook else ""
+            which_en = f" (in none of the sheets {listed})" if workbook else ""
+            zh_where = f"工作表 {name} 第{line}行" if workbook else f"第{line}行"
+            en_where = f"sheet {name!r} line {line}" if workbook else f"line {line}"
             problems.add(
-                f"{where}line {line}: 没有找到花名册表头 / no roster header (楼组 group, 楼栋 "
-                f"building, 室号 room, 人数 members){which}; the first row has {seen}"
+                pair(
+                    f"{zh_where}: 没有找到花名册表头(户号、楼栋、室号、楼组、人数){which_zh};"
+                    f"第一行是 {seen}",
+                    f"{en_where}: no roster header: missing column household (户号) or group "
+                    f"(楼组), building, room, members{which_en}; the first row has {seen}",
+                )
             )
         else:
-            problems.add("文件是空的 / the file is empty")
+            problems.add(pair("文件是空的", "the file is empty"))
     elif not households and not problems:
-        problems.add("表头之后没有住户 / no households after the header")
+        problems.add(pair("表头之后没有住户", "no households after the header"))
     if problems:
         return None, problems.result()
     return (
@@ -659,7 +714,7 @@ def households_from_rows(
 
 
 def _household_of(
-    header: dict[str, int], cells: Sequence[str], where: str
+    header: dict[str, int], cells: Sequence[str], where: tuple[str, str]
 ) -> tuple[Household | None, list[str], bool, str]:
     """One row as a household (number 0: to be numbered by its address), its problems, whether
     its number is an address, and its category word as written."""
@@ -670,18 +725,21 @@ def _household_of(
             return ""
         return _clean(cells[i])
 
+    zh_at, en_at = where
     problems: list[str] = []
     raw_number = cell("household")
     number = 0
     by_address = False
     parsed: tuple[str, str | None, str] | None = None
     if raw_number:
-        if re.fullmatch(r"\d+", raw_number):
+        if re.fullmatch(r"[\d.]+", raw_number):
             found = _whole_number(raw_number, 1, 0xFFFF)
             if found is None:
                 problems.append(
-                    f"{where}: 户号 {raw_number!r} 不在 1-65535 之间 / household {raw_number!r} "
-                    "is not a number 1-65535"
+                    pair(
+                        f"{zh_at}: 户号 {raw_number!r} 不是 1-65535 之间的整数",
+                        f"{en_at}: household {raw_number!r} is not a number 1-65535",
+                    )
                 )
             else:
                 number = found
@@ -690,8 +748,11 @@ def _household_of(
             by_address = True
             if parsed is None:
                 problems.append(
-                    f"{where}: 户号 {raw_number!r} 既不是数字也不是地址 (如 3-2-301) / household "
-                    f"{raw_number!r} is neither a number nor an address like 3-2-301"
+                    pair(
+                        f"{zh_at}: 户号 {raw_number!r} 既不是数字也不是地址(如 3-2-301)",
+                        f"{en_at}: household {raw_number!r} is neither a number nor an address "
+                        "like 3-2-301",
+                    )
                 )
     else:
         by_address = True
@@ -699,8 +760,10 @@ def _household_of(
         parsed = parse_address(cell("address")) or parsed
         if parse_address(cell("address")) is None and not cell("room"):
             problems.append(
-                f"{where}: 地址 {cell('address')!r} 看不懂 (如 3-2-301) / address "
-                f"{cell('address')!r} is not like 3-2-301"
+                pair(
+                    f"{zh_at}: 地址 {cell('address')!r} 看不懂(应如 3-2-301)",
+                    f"{en_at}: address {cell('address')!r} is not like 3-2-301",
+                )
             )
     building = cell("building") or (parsed[0] if parsed else "")
     unit = normalise_unit(cell("unit")) if cell("unit") else (parsed[1] or "" if parsed else "")
@@ -708,16 +771,18 @@ def _household_of(
     raw_members = cell("members")
     members = _whole_number(raw_members, 0, 99)
     if not raw_members:
-        problems.append(f"{where}: 人数为空 / members is empty")
+        problems.append(pair(f"{zh_at}: 人数为空", f"{en_at}: members is empty"))
     elif members is None:
         problems.append(
-            f"{where}: 人数 {raw_members!r} 不在 0-99 之间 / members {raw_members!r} is not a "
-            "number 0-99"
+            pair(
+                f"{zh_at}: 人数 {raw_members!r} 不是 0-99 之间的整数",
+                f"{en_at}: members {raw_members!r} is not a number 0-99",
+            )
         )
     for name, value in (("building", building), ("room", room), ("group", cell("group"))):
         if not value:
             zh = {"building": "楼栋", "room": "室号", "group": "楼组"}[name]
-            problems.append(f"{where}: {zh}为空 / {name} is empty")
+            problems.append(pair(f"{zh_at}: {zh}为空", f"{en_at}: {name} is empty"))
     if problems:
         return None, problems, by_address, ""
     assert members is not None
