@@ -157,13 +157,38 @@ class ErrorReportingGroup(click.Group):
             cmd = exc.ctx.command_path if exc.ctx is not None else "menwei"
             fail(
                 f"{exc.format_message()} (see `{cmd} --help`)",
-                zh=f"命令写法有误:{exc.format_message()}(见 `{cmd} --help`)",
+                zh=f"{_usage_zh(exc)}(见 `{cmd} --help`)",
                 code="usage",
                 exit_code=exc.exit_code,
                 as_json=bool(ctx.find_root().meta.get(_JSON_META)),
             )
         except MenweiError as exc:
             fail_with(exc, as_json=bool(ctx.find_root().meta.get(_JSON_META)))
+
+
+def _usage_zh(exc: click.UsageError) -> str:
+    """Click's usage errors are English; say in Chinese which option is wrong and how."""
+    from click.exceptions import BadParameter, MissingParameter, NoSuchOption
+
+    def name(param: click.Parameter | None) -> str:
+        if param is None:
+            return "参数"
+        opts = getattr(param, "opts", None) or []
+        return opts[0] if opts and opts[0].startswith("-") else (param.human_readable_name or "")
+
+    if isinstance(exc, MissingParameter):
+        return f"缺少 {name(exc.param)}"
+    if isinstance(exc, NoSuchOption):
+        return f"没有这个选项:{exc.option_name}"
+    if isinstance(exc, BadParameter):
+        ranged = exc.param is not None and isinstance(
+            getattr(exc.param, "type", None), click.IntRange
+        )
+        if ranged:
+            t = exc.param.type  # type: ignore[union-attr]
+            return f"{name(exc.param)} 的值不对:应是 {t.min} 到 {t.max} 之间的整数"
+        return f"{name(exc.param)} 的值不对"
+    return "命令写法有误"
 
 
 def int_range(low: int, high: int) -> click.IntRange:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
@@ -170,10 +170,19 @@ class GateService:
         row = self.store.one("select min_serial from revocations where household = ?", [number])
         current = self.state_of(number)
         trips = self.trips_in_quota_period(number, at) if self.policy.quota is not None else 0
+        household = self.household(number)
+        gone = (
+            self.store.one(
+                "select removed_at from removed_households where household = ?", [number]
+            )
+            if household is None
+            else None
+        )
         return replace(
             facts,
             revocation_floor=int(row["min_serial"]) if row is not None else None,
-            household=self.household(number),
+            removed_at=str(gone["removed_at"]) if gone is not None else None,
+            household=household,
             state=current,
             trips_in_period=trips,
         )
@@ -215,6 +224,12 @@ class GateService:
             )
 
     def _append(self, db: Database, new: NewEvent, at: datetime) -> Event:
+        if not 2000 <= at.astimezone(UTC).year <= 2099:
+            # A time outside these years could not be read back from the log: never record one.
+            raise GateError(
+                f"{at.isoformat()} is not a time menwei records (years 2000-2099).",
+                f"{at.isoformat()} 不是可以记录的时间(年份须在 2000-2099 之间)",
+            )
         event = eventlog.append(
             db,
             new,

@@ -19,6 +19,7 @@ REASONS = (
     "unknown_key",
     "forged",
     "expired",
+    "moved_out",  # the household left the roster (roster remove / import --replace)
     "revoked",
     "unknown_household",
     "already_out",

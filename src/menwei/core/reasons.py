@@ -17,6 +17,8 @@ REASON_WORDS: dict[str, Text] = {
     "forged": Text("伪造", "forged"),
     "expired": Text("过期", "expired"),
     "revoked": Text("已作废", "revoked"),
+    # --- issue 10 ---
+    "moved_out": Text("已迁出", "moved out"),
     "unknown_household": Text("不在花名册", "not in the roster"),
     "already_out": Text("已外出未回", "already out"),
     "already_in": Text("已在小区内", "already in"),

@@ -61,6 +61,7 @@ class Facts:
     household: Household | None = None
     state: HouseholdState | None = None  # None: never moved, so in
     trips_in_period: int = 0  # exits counted for the quota period ending at the scan
+    removed_at: str | None = None  # the household left the roster then (UTC ISO time)
 
 
 Scanned = passes.ParsedPass | passes.ParseFailure | int  # an int: a household typed by number
@@ -100,6 +101,8 @@ def decide(scanned: Scanned, facts: Facts, presented: Presented) -> Decision:
             f"Pass expired on {data.valid_until:%Y-%m-%d}: renew it at the committee office",
         )
         return _refuse("expired", facts, presented, number, serial, message=msg)
+    if facts.removed_at is not None and facts.household is None:
+        return _moved_out(number, serial, facts, presented)
     floor = facts.revocation_floor
     if floor is not None and serial < floor:
         msg = Text(
@@ -123,10 +126,23 @@ class _Who:
     proposed: Direction
 
 
+def _moved_out(number: int, serial: int | None, facts: Facts, presented: Presented) -> Decision:
+    assert facts.removed_at is not None
+    day = facts.policy.local(datetime.fromisoformat(facts.removed_at.replace("Z", "+00:00")))
+    msg = Text(
+        f"户号 {number} 已于 {day:%Y-%m-%d} 迁出,不在花名册中:请收回此证,联系居委会",
+        f"Household {number} moved out on {day:%Y-%m-%d} and left the roster: "
+        "keep the card and call the committee",
+    )
+    return _refuse("moved_out", facts, presented, number, serial, message=msg)
+
+
 def _decide_household(
     number: int, serial: int | None, facts: Facts, presented: Presented
 ) -> Decision:
     household = facts.household
+    if household is None and facts.removed_at is not None:
+        return _moved_out(number, serial, facts, presented)
     if household is None:
         msg = Text(f"户号 {number} 不在花名册中", f"Household {number} is not in the roster")
         return _refuse("unknown_household", facts, presented, number, serial, message=msg)
