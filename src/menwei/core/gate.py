@@ -29,6 +29,7 @@ from menwei.core.model import (
     HouseholdState,
     Verdict,
 )
+from menwei.core.names import resolve_group
 from menwei.core.policy import OVERRIDE_REASONS, SEALED_OVERRIDES, Policy
 from menwei.core.reasons import REASON_WORDS, reason_words
 from menwei.core.rules import MAX_HEADCOUNT, Facts, Presented
@@ -588,8 +589,11 @@ class GateService:
             where.append("e.household = ?")
             params.append(household)
         if group is not None:
+            # As typed ('第3楼组', '3楼组', '3'): the roster's own name, by the one resolver.
+            from menwei.core.roster import group_names
+
             where.append("h.building_group = ?")
-            params.append(group)
+            params.append(resolve_group(group, group_names(self.store)) or group)
         if reason is not None:
             where.append("e.reason = ?")
             params.append(reason)
