@@ -385,7 +385,7 @@ def report_register(
     overrides, overdue. CSV opens in Excel with the Chinese intact; PDF prints on A4.
     """
     from menwei.core.register import movement_register
-    from menwei.core.register_files import write_register_csv, write_register_pdf
+    from menwei.output.register_files import write_register_csv, write_register_pdf
     from menwei.core.roster import find_group
 
     store = _open()
@@ -420,7 +420,7 @@ def report_summary(
 ) -> None:
     """The community's day: trips by window and group, overdue returns, refusals, anomalies."""
     from menwei.core.register import day_summary, summary_lines, summary_title
-    from menwei.core.register_files import write_summary_pdf
+    from menwei.output.register_files import write_summary_pdf
 
     store = _open()
     day = _day(store, day_text)

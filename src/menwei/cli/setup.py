@@ -14,7 +14,7 @@ from menwei.core.home import Home
 
 if TYPE_CHECKING:
     from menwei.core.issuing import IssuedPass
-    from menwei.core.printing import PrintResult
+    from menwei.output.printing import PrintResult
     from menwei.core.store import Store
 
 
@@ -208,7 +208,7 @@ def _write_passes(
     home: Home, store: Store, issued: list[IssuedPass], out: Path, *, sheet: str | None = None
 ) -> PrintResult:
     from menwei.core.community import community_info
-    from menwei.core.printing import PrintedPass, print_passes
+    from menwei.output.printing import PrintedPass, print_passes
 
     name = community_info(store).name
     printed = [

@@ -93,7 +93,7 @@ def demo_policy(
 def build_demo(root: Path, *, now: datetime | None = None, households: int = 300) -> DemoResult:
     """Build the demo community in `root`, replacing any earlier demo there."""
     from menwei.core.demo_data import demo_households
-    from menwei.core.printing import PrintedPass, print_passes
+    from menwei.output.printing import PrintedPass, print_passes
     from menwei.core.roster import import_roster
 
     now = now or datetime.now(UTC)
