@@ -47,9 +47,7 @@ def test_commands_before_init_say_what_to_do(home: Home) -> None:
 
 def test_check_json(community: Community) -> None:
     code = community.codes[1203]
-    r = run(
-        "check", code, "--json", "--at", "2026-11-24T10:00", "--record", "--operator", "王阿姨"
-    )
+    r = run("check", code, "--json", "--at", "2026-11-24T10:00", "--record", "--operator", "王阿姨")
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     for key in ("verdict", "reason", "direction", "household", "message", "recorded", "event_id"):

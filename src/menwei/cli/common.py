@@ -58,6 +58,7 @@ def fail(
     zh: str | None = None,
     code: str = "error",
     problems: Sequence[str] = (),
+    more: int = 0,
     exit_code: int = 1,
     as_json: bool | None = None,
 ) -> NoReturn:
@@ -73,6 +74,7 @@ def fail(
                 "message_zh": zh or message,
                 "problems": [p.split("\n")[-1] for p in problems],
                 "problems_zh": [p.split("\n")[0] for p in problems],
+                "more_problems": more,
             }
         )
         sys.exit(exit_code)
@@ -84,9 +86,10 @@ def fail(
         click.echo(f"  - {first}", err=True)
         for line in rest:
             click.echo(f"    {line}", err=True)
-    if len(problems) > SHOWN_PROBLEMS:
-        more = len(problems) - SHOWN_PROBLEMS
-        click.echo(f"  … 还有 {more} 条 / and {more} more", err=True)
+    hidden = max(0, len(problems) - SHOWN_PROBLEMS) + more
+    if hidden:
+        click.echo(f"  … 还有 {hidden} 条", err=True)
+        click.echo(f"  … and {hidden} more", err=True)
     sys.exit(exit_code)
 
 
@@ -96,6 +99,7 @@ def fail_with(exc: MenweiError, *, as_json: bool | None = None) -> NoReturn:
         zh=exc.zh or _zh_of(exc),
         code=exc.code,
         problems=exc.problems,
+        more=exc.more,
         exit_code=exc.exit_code,
         as_json=as_json,
     )

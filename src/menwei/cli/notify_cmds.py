@@ -385,8 +385,8 @@ def report_register(
     overrides, overdue. CSV opens in Excel with the Chinese intact; PDF prints on A4.
     """
     from menwei.core.register import movement_register
-    from menwei.output.register_files import write_register_csv, write_register_pdf
     from menwei.core.roster import find_group
+    from menwei.output.register_files import write_register_csv, write_register_pdf
 
     store = _open()
     group = find_group(store, group)  # the roster's own name of 第3楼组 / 3楼组 / 3

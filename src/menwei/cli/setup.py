@@ -14,8 +14,8 @@ from menwei.core.home import Home
 
 if TYPE_CHECKING:
     from menwei.core.issuing import IssuedPass
-    from menwei.output.printing import PrintResult
     from menwei.core.store import Store
+    from menwei.output.printing import PrintResult
 
 
 def _open(home: Home) -> Store:
@@ -354,6 +354,15 @@ def policy_show(as_json: bool) -> None:
     from menwei.core.community import current_policy
 
     version, pol = current_policy(store)
+    from menwei.core.community import check_policy, policy_version
+    from menwei.core.errors import PolicyError
+
+    stored = policy_version(store, version) if version else None
+    if stored is not None:
+        try:  # names as the roster writes them ('12' in the file is shown as '12号楼')
+            pol = check_policy(store, stored[0])
+        except PolicyError:
+            pass  # the roster changed since: show the names as the file writes them
     lines = describe(pol)
     if as_json:
         emit_json(

@@ -18,11 +18,13 @@ class MenweiError(Exception):
         zh: str | None = None,
         problems: list[str] | None = None,
         code: str | None = None,
+        more: int = 0,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.zh = zh
         self.problems = problems or []
+        self.more = more  # problems found beyond those listed (a file with thousands)
         if code is not None:
             self.code = code
 

@@ -276,7 +276,8 @@ def read_roster_file(
         tables = [(name, rows) for name, rows in tables if name in sheets]
     result, problems = _read_tables(tables, decoded_as=how)
     if problems:
-        raise RosterError(refused, zh=refused_zh, problems=problems)
+        more = problems.more if isinstance(problems, _Listed) else 0
+        raise RosterError(refused, zh=refused_zh, problems=list(problems), more=more)
     assert result is not None
     return result
 
@@ -506,6 +507,14 @@ def _whole_number(value: str, low: int, high: int) -> int | None:
     return number if low <= number <= high else None
 
 
+class _Listed(list[str]):
+    """Problems as listed, and how many more were found."""
+
+    def __init__(self, items: list[str], more: int) -> None:
+        super().__init__(items)
+        self.more = more
+
+
 class _Problems:
     """Problems of a file, the first MAX_PROBLEMS kept and the rest counted."""
 
@@ -523,9 +532,6 @@ class _Problems:
         return bool(self.items)
 
     def result(self) -> list[str]:
-        if self.more:
-            more = pair(f"还有 {self.more} 个问题", f"and {self.more} more problems")
-            return [*self.items, more]
         return list(self.items)
 
 
@@ -689,7 +695,7 @@ def _read_tables(
     elif not households and not problems:
         problems.add(pair("表头之后没有住户", "no households after the header"))
     if problems:
-        return None, problems.result()
+        return None, _Listed(problems.items, problems.more)
     return (
         RosterFile(
             households=households,
