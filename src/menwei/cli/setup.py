@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -359,10 +360,10 @@ def policy_show(as_json: bool) -> None:
 
     stored = policy_version(store, version) if version else None
     if stored is not None:
-        try:  # names as the roster writes them ('12' in the file is shown as '12号楼')
+        # Names as the roster writes them ('12' in the file is shown as '12号楼'); when the roster
+        # changed since, the names as the file writes them.
+        with contextlib.suppress(PolicyError):
             pol = check_policy(store, stored[0])
-        except PolicyError:
-            pass  # the roster changed since: show the names as the file writes them
     lines = describe(pol)
     if as_json:
         emit_json(
