@@ -185,12 +185,9 @@ def _usage_zh(exc: click.UsageError) -> str:
     if isinstance(exc, NoSuchOption):
         return f"没有这个选项:{exc.option_name}"
     if isinstance(exc, BadParameter):
-        ranged = exc.param is not None and isinstance(
-            getattr(exc.param, "type", None), click.IntRange
-        )
-        if ranged:
-            t = exc.param.type  # type: ignore[union-attr]
-            return f"{name(exc.param)} 的值不对:应是 {t.min} 到 {t.max} 之间的整数"
+        kind = getattr(exc.param, "type", None)
+        if isinstance(kind, click.IntRange):
+            return f"{name(exc.param)} 的值不对:应是 {kind.min} 到 {kind.max} 之间的整数"
         return f"{name(exc.param)} 的值不对"
     return "命令写法有误"
 
