@@ -9,6 +9,7 @@ non-zero. `reports_errors` (on every command) sends the command's own errors the
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import sys
@@ -139,6 +140,8 @@ def reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except MenweiError as exc:
             fail_with(exc, as_json=as_json)
         except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise  # output piped into `head`: Click ends quietly
             fail_with(_os_error(exc), as_json=as_json)
         except KeyboardInterrupt:
             fail("interrupted", zh="已中断", code="interrupted", exit_code=130, as_json=as_json)

@@ -173,13 +173,11 @@ def log_verify(as_json: bool) -> None:
     if as_json:
         emit_json(report.as_dict())
     elif report.ok:
-        click.echo(f"日志完整:{report.count} 条 / log intact: {report.count} events")
+        click.echo(f"日志完整:{report.count} 条")
+        click.echo(f"log intact: {report.count} events")
     else:
-        click.secho(
-            f"日志断裂,第 {report.first_break} 条 / log broken at event {report.first_break}: "
-            f"{report.problem}",
-            fg="red",
-        )
+        click.secho(f"日志断裂,第 {report.first_break} 条", fg="red")
+        click.secho(f"log broken at event {report.first_break}: {report.problem}", fg="red")
     if not report.ok:
         sys.exit(1)
 
@@ -217,7 +215,8 @@ def _print_decision(decision: Decision, lang: str, as_json: bool) -> None:
     colour = {"green": "green", "amber": "yellow", "red": "red"}[decision.verdict]
     where = f" 户号 {decision.household_number}" if decision.household_number else ""
     if not decision.recorded and decision.kind != "annul":
-        click.echo("(试算,未记录 / what-if, not recorded)")
+        click.echo("(试算,未记录)")
+        click.echo("(what-if, not recorded)")
     click.secho(f"{decision.title.get(lang)}{where}", fg=colour, bold=True)
     click.echo(decision.text(lang))
     click.echo(

@@ -118,7 +118,8 @@ def roster_import(file: Path, sheets: tuple[str, ...], replace: bool, as_json: b
 
     def progress(rows: int) -> None:
         if not as_json and time.monotonic() - started > 2:
-            click.echo(f"  已读 {rows} 行 / read {rows} rows …", err=True)
+            click.echo(f"  已读 {rows} 行 …", err=True)
+            click.echo(f"  read {rows} rows …", err=True)
 
     read = read_roster_file(file, sheets=sheets, progress=progress)
     store = _open(get_home())
@@ -163,6 +164,7 @@ def roster_list(group: str | None, as_json: bool) -> None:
     """List the households of the roster."""
     from menwei.core.names import natural_key
     from menwei.core.roster import find_group, list_households
+    from menwei.core.text import category_label
 
     store = _open(get_home())
     wanted = find_group(store, group) if group is not None else None
@@ -175,9 +177,10 @@ def roster_list(group: str | None, as_json: bool) -> None:
     for h in households:
         click.echo(
             f"{h.number:>6}  {h.group_name().zh:<8} {h.address().zh:<16} {h.members:>3}  "
-            f"{h.category}"
+            f"{category_label(h.category).zh}"
         )
-    click.echo(f"共 {len(households)} 户 / {len(households)} households")
+    click.echo(f"共 {len(households)} 户")
+    click.echo(f"{len(households)} households")
 
 
 @roster.command("remove")
@@ -281,7 +284,8 @@ def passes_issue(
             [{"household": p.household.number, "serial": p.serial, "code": p.code} for p in issued]
         )
         return
-    click.echo(f"已签发 {len(issued)} 张通行证 / issued {len(issued)} passes -> {out}")
+    click.echo(f"已签发 {len(issued)} 张通行证 -> {out}")
+    click.echo(f"issued {len(issued)} passes -> {out}")
     for pdf in result.pdfs:
         click.echo(f"  {pdf}")
 
@@ -377,7 +381,8 @@ def policy_show(as_json: bool) -> None:
         return
     if warning:
         click.secho(warning, fg="yellow", err=True)
-    click.echo(f"策略版本 {version} / policy version {version} ({home.policy_path})")
+    click.echo(f"策略版本 {version}({home.policy_path})")
+    click.echo(f"policy version {version} ({home.policy_path})")
     for t in lines:
         click.echo(f"  {t.zh}")
         click.echo(f"    {t.en}")
