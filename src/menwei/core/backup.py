@@ -74,7 +74,7 @@ def backup_home(
             code="not_initialised",
         )
     out = Path(out)
-    if out.exists() and out.is_dir():
+    if out.is_dir() or out.suffix.lower() != ".zip":  # a folder (made if need be): a dated file
         out = out / f"menwei-backup-{datetime.now(UTC):%Y%m%d-%H%M%S}.zip"
     stamp = iso(now or datetime.now(UTC))
     try:
