@@ -334,13 +334,22 @@ def _parse_time(value: Any, where: str, problems: list[str]) -> time | None:
     if isinstance(value, str):
         value = clean(value)  # full-width '０８：００' -> '08:00'
     if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}", value):
-        problems.append(f'{where}: "{value}" is not a time like "08:30"')
+        problems.append(
+            _pair(
+                f'{where}: "{value}" 不是 "08:30" 这样的时间',
+                f'{where}: "{value}" is not a time like "08:30"',
+            )
+        )
         return None
     h, m = (int(x) for x in value.split(":"))
     if h == 24 and m == 0:
         return time(23, 59, 59, 999999)
     if not (0 <= h <= 23 and 0 <= m <= 59):
-        problems.append(f'{where}: "{value}" is not a time of day')
+        problems.append(
+            _pair(
+                f'{where}: "{value}" 不是一天中的时间', f'{where}: "{value}" is not a time of day'
+            )
+        )
         return None
     return time(h, m)
 
@@ -356,7 +365,12 @@ def _parse_duration(value: Any, where: str, problems: list[str]) -> timedelta | 
             td = timedelta(hours=int(m.group(1) or 0), minutes=int(m.group(2) or 0))
             if td > timedelta(0):
                 return td
-    problems.append(f'{where}: "{value}" is not a duration like "2h" or "90m"')
+    problems.append(
+        _pair(
+            f'{where}: "{value}" 不是 "2h" 或 "90m" 这样的时长',
+            f'{where}: "{value}" is not a duration like "2h" or "90m"',
+        )
+    )
     return None
 
 
@@ -406,7 +420,12 @@ def parse_policy(
     try:
         tz = ZoneInfo(str(tz_name))
     except (ZoneInfoNotFoundError, ValueError):
-        problems.append(f"timezone: unknown timezone {tz_name!r} (e.g. Asia/Shanghai)")
+        problems.append(
+            _pair(
+                f"timezone: 不认识时区 {tz_name!r}(如 Asia/Shanghai)",
+                f"timezone: unknown timezone {tz_name!r} (e.g. Asia/Shanghai)",
+            )
+        )
         tz = ZoneInfo("Asia/Shanghai")
 
     day_starts = _parse_time(doc.get("day_starts", "00:00"), "day_starts", problems) or time(0)
@@ -435,8 +454,10 @@ def parse_policy(
         level = LEVEL_WORDS.get(clean(str(level)), level)
         if level not in LEVELS:
             problems.append(
-                f"levels: building {building}: {level!r} is not one of {', '.join(LEVELS)} "
-                "(封控 sealed, 管控 controlled, 防范 precaution)"
+                _pair(
+                    f"levels: 楼栋 {building} 的级别 {level!r} 不对,应是 封控、管控、防范 或 常态",
+                    f"levels: building {building}: {level!r} is not one of {', '.join(LEVELS)}",
+                )
             )
             continue
         name = str(building)
@@ -472,10 +493,20 @@ def parse_policy(
                     problems.append(f"quota.applies_to: {lv!r} is not one of {', '.join(LEVELS)}")
             ok = True
             if not isinstance(trips, int) or trips < 0:
-                problems.append("quota.trips: expected a whole number of trips (0 or more)")
+                problems.append(
+                    _pair(
+                        "quota.trips: 应是外出次数(0 或更多的整数)",
+                        "quota.trips: expected a whole number of trips (0 or more)",
+                    )
+                )
                 ok = False
             if not isinstance(days, int) or not 1 <= days <= 366:
-                problems.append("quota.days: expected a number of days from 1 to 366")
+                problems.append(
+                    _pair(
+                        "quota.days: 应是 1 到 366 天",
+                        "quota.days: expected a number of days from 1 to 366",
+                    )
+                )
                 ok = False
             if persons is not None and (not isinstance(persons, int) or persons < 1):
                 problems.append("quota.persons: expected a number of people, 1 or more")
@@ -496,13 +527,19 @@ def parse_policy(
             continue
         for key in w:
             if key not in WINDOW_KEYS:
-                problems.append(f"{where}: " + _unknown_key(key, WINDOW_KEYS, ""))
+                zh, en = _unknown_key(key, WINDOW_KEYS, "").split("\n")
+                problems.append(_pair(f"{where}: {zh}", f"{where}: {en}"))
         wgroups = _str_list(w.get("groups"), f"{where}.groups", problems)
         cats = tuple(
             normalise_category(c) for c in _str_list(w.get("categories"), f"{where}", problems)
         )
         if not wgroups and not cats:
-            problems.append(f"{where}: name the groups or categories it is for")
+            problems.append(
+                _pair(
+                    f"{where}: 请写明适用的楼组 (groups) 或类别 (categories)",
+                    f"{where}: name the groups or categories it is for",
+                )
+            )
         if groups is not None:
             resolved: list[str] = []
             for g in wgroups:
@@ -517,15 +554,23 @@ def parse_policy(
         for d in days_raw:
             day = weekday_number(d)
             if day is None:
-                problems.append(f'{where}.weekdays: "{d}" is not a weekday (mon..sun, 周一..周日)')
+                problems.append(
+                    _pair(
+                        f'{where}.weekdays: "{d}" 不是星期几(周一…周日)',
+                        f'{where}.weekdays: "{d}" is not a weekday (mon..sun)',
+                    )
+                )
             else:
                 wd.add(day)
         start = _parse_time(w.get("start"), f"{where}.start", problems)
         end = _parse_time(w.get("end"), f"{where}.end", problems)
         if start is not None and end is not None and start >= end:
             problems.append(
-                f"{where}: start {start:%H:%M} is not before end {end:%H:%M} "
-                "(a window cannot cross midnight; split it in two)"
+                _pair(
+                    f"{where}: 开始 {start:%H:%M} 不早于结束 {end:%H:%M}(时段不能跨午夜,请分成两段)",
+                    f"{where}: start {start:%H:%M} is not before end {end:%H:%M} "
+                    "(a window cannot cross midnight; split it in two)",
+                )
             )
             continue
         if start is not None and end is not None:
@@ -577,17 +622,33 @@ def weekday_number(word: str) -> int | None:
 def _unknown_key(key: str, known: Iterable[str], prefix: str) -> str:
     near = suggest(str(key), list(known))
     hint = f"; did you mean {prefix}{near!r}?" if near else ""
-    return f"unknown setting {prefix}{key!r}{hint} (known: {', '.join(sorted(known))})"
+    hint_zh = f",是不是 {prefix}{near!r}?" if near else ""
+    return _pair(
+        f"不认识的设置 {prefix}{key!r}{hint_zh}(可用:{', '.join(sorted(known))})",
+        f"unknown setting {prefix}{key!r}{hint} (known: {', '.join(sorted(known))})",
+    )
 
 
 def _not_in_roster(
     where: str, kind: str, name: str, known: Iterable[str], found: Sequence[str]
 ) -> str:
+    kind_zh = {"building": "楼栋", "building group": "楼组"}.get(kind, kind)
     if found:
-        return f"{where}: {kind} {name!r} could mean {', '.join(found)}: write it in full"
+        return _pair(
+            f"{where}: {kind_zh} {name!r} 可能是 {', '.join(found)},请写全名",
+            f"{where}: {kind} {name!r} could mean {', '.join(found)}: write it in full",
+        )
     names = natural_sorted(known)
     shown = ", ".join(names[:12]) + (" …" if len(names) > 12 else "")
-    return f"{where}: {kind} {name!r} is not in the roster ({shown})"
+    return _pair(
+        f"{where}: 花名册里没有{kind_zh} {name!r}(有:{shown})",
+        f"{where}: {kind} {name!r} is not in the roster ({shown})",
+    )
+
+
+def _pair(zh: str, en: str) -> str:
+    """A problem in both languages: the Chinese line, then the English one."""
+    return f"{zh}\n{en}"
 
 
 def policy_text(data: bytes) -> str:
