@@ -264,6 +264,12 @@ def passes_issue(
     """Sign passes and print them: OUT/<household>.png and one A4 PDF per building group."""
     from menwei.core.issuing import issue
 
+    if valid_until is not None and not 2000 <= valid_until.year <= 2099:
+        raise MenweiError(
+            f"--valid-until {valid_until:%Y-%m-%d} is not a day in 2000-2099.",
+            zh=f"--valid-until {valid_until:%Y-%m-%d} 不在 2000-2099 年之间。",
+            code="bad_time",
+        )
     if all_ == bool(numbers):
         raise MenweiError(
             "Say which passes: --all, or --household N (repeatable).",
