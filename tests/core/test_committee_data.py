@@ -477,3 +477,15 @@ def test_gate_rename_and_override_reasons_in_chinese(fresh: Home, tmp_path: Path
     assert refused["reason"] == "sealed"
     doc = as_json("override", refused["event_id"], "--reason", "就医")
     assert doc["verdict"] == "green"
+
+
+def test_menwei_gate_still_opens_the_app_with_its_options(
+    fresh: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import menwei.cli.gate_app as gate_app
+
+    opened: list[dict[str, Any]] = []
+    monkeypatch.setattr(gate_app.gate, "callback", lambda **kw: opened.append(kw))
+    ok()
+    ok("gate", "--camera", "none", "--lang", "en")
+    assert opened == [{"camera": "auto", "lang": "zh"}, {"camera": "none", "lang": "en"}]
