@@ -17,6 +17,7 @@ through them (`roster list --group`, `report register --group`, `notify add --gr
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -42,11 +43,13 @@ def _key(value: str, pattern: re.Pattern[str]) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=65536)
 def group_key(name: str) -> str:
     """'第3楼组', '3楼组', '3组', '3' -> '3'; 'A区1组' -> 'a区1'."""
     return _key(name, _GROUP_DECOR)
 
 
+@functools.lru_cache(maxsize=65536)
 def building_key(name: str) -> str:
     """'12号楼', '12栋', '12幢', '12' -> '12'."""
     return _key(name, _BUILDING_DECOR)
