@@ -489,3 +489,23 @@ def test_menwei_gate_still_opens_the_app_with_its_options(
     ok()
     ok("gate", "--camera", "none", "--lang", "en")
     assert opened == [{"camera": "auto", "lang": "zh"}, {"camera": "none", "lang": "en"}]
+
+
+def test_a_backup_runs_while_the_gate_is_writing(fresh: Home, tmp_path: Path) -> None:
+    import sqlite3
+    import zipfile
+
+    from menwei.core.backup import backup_home
+
+    writer = sqlite3.connect(fresh.db_path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a gate mid-transaction holds the write lock
+    writer.execute("insert into meta(key, value) values ('in-flight', 'x')")
+    info = backup_home(fresh, tmp_path / "b.zip", "a long passphrase")
+    writer.execute("COMMIT")
+    writer.close()
+    with zipfile.ZipFile(info.path) as zf:
+        (tmp_path / "copy.db").write_bytes(zf.read("menwei.db"))
+    copy = sqlite3.connect(tmp_path / "copy.db")
+    keys = {k for (k,) in copy.execute("select key from meta")}
+    assert "community_id" in keys and "in-flight" not in keys  # consistent: committed data only
+    assert copy.execute("pragma integrity_check").fetchone() == ("ok",)
