@@ -405,6 +405,7 @@ COMMANDS_WITH_BAD_INPUT = [
     ("report", "register", "--group", "9"),
     ("notify", "add", "json://127.0.0.1:9/x", "--group", "9"),
     ("export", "/proc/nope/bundle"),
+    ("server", "gate", "add", "北门", "--valid-hours", "99999999999999"),
 ]
 
 

@@ -129,6 +129,15 @@ def _os_error(exc: OSError) -> MenweiError:
     )
 
 
+def _out_of_range() -> MenweiError:
+    # Only a number given on the command line can be this large: say so rather than crash.
+    return MenweiError(
+        "A number given is out of range (far too large or too small); the command stopped.",
+        zh="给出的数字超出范围(太大或太小);命令已停止。",
+        code="out_of_range",
+    )
+
+
 def reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Report a MenweiError (or a file that cannot be written) as words, never a traceback."""
 
@@ -143,6 +152,8 @@ def reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
             if exc.errno == errno.EPIPE:
                 raise  # output piped into `head`: Click ends quietly
             fail_with(_os_error(exc), as_json=as_json)
+        except OverflowError:
+            fail_with(_out_of_range(), as_json=as_json)
         except KeyboardInterrupt:
             fail("interrupted", zh="已中断", code="interrupted", exit_code=130, as_json=as_json)
 
@@ -171,6 +182,8 @@ class ErrorReportingGroup(click.Group):
             )
         except MenweiError as exc:
             fail_with(exc, as_json=bool(ctx.find_root().meta.get(_JSON_META)))
+        except OverflowError:
+            fail_with(_out_of_range(), as_json=bool(ctx.find_root().meta.get(_JSON_META)))
 
 
 def _usage_zh(exc: click.UsageError) -> str:
