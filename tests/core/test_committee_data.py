@@ -510,3 +510,23 @@ def test_a_backup_runs_while_the_gate_is_writing(fresh: Home, tmp_path: Path) ->
     keys = {k for (k,) in copy.execute("select key from meta")}
     assert "community_id" in keys and "in-flight" not in keys  # consistent: committed data only
     assert copy.execute("pragma integrity_check").fetchone() == ("ok",)
+
+
+def test_a_file_without_a_column_keeps_what_the_roster_had(fresh: Home, tmp_path: Path) -> None:
+    first = tmp_path / "a.csv"
+    first.write_text(
+        "地址,楼组,人数,类别,联系电话\n3号楼2单元301室,第3楼组,2,返岗,138****0001\n",
+        encoding="utf-8",
+    )
+    ok("roster", "import", str(first))
+    second = tmp_path / "b.csv"
+    second.write_text("户号,楼组,人数\n3-2-301,第3楼组,4\n", encoding="utf-8")
+    doc = as_json("roster", "import", str(second))
+    assert (doc["added"], doc["updated"]) == (0, 1)
+    [h] = as_json("roster", "list")
+    assert (h["building"], h["members"], h["category"], h["contact"]) == (
+        "3号楼",
+        4,
+        "returning_worker",
+        "138****0001",
+    )

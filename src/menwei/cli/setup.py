@@ -123,7 +123,9 @@ def roster_import(file: Path, sheets: tuple[str, ...], replace: bool, as_json: b
 
     read = read_roster_file(file, sheets=sheets, progress=progress)
     store = _open(get_home())
-    result = import_roster(store, read.households, now=iso(datetime.now(UTC)), replace=replace)
+    result = import_roster(
+        store, read.households, now=iso(datetime.now(UTC)), replace=replace, columns=read.columns
+    )
     if as_json:
         emit_json(
             {

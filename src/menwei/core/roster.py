@@ -179,6 +179,7 @@ class RosterFile:
     unknown_categories: dict[str, int] = field(default_factory=dict)
     keyed_by_address: bool = False
     decoded_as: str = ""
+    columns: frozenset[str] = frozenset(FIELDS)  # the fields some sheet has a column for
 
 
 @dataclass(frozen=True)
@@ -573,6 +574,7 @@ def _read_tables(
     first_seen_address: dict[str, tuple[str, str]] = {}
     headerless: list[tuple[str, int, Sequence[str]]] = []
     keyed_by_address = False
+    columns: set[str] = set()
     workbook = sum(1 for name, _ in tables if name) > 1
     for name, rows in tables:
 
@@ -634,6 +636,7 @@ def _read_tables(
             continue
         if lost:
             continue
+        columns.update(header)
         count = 0
         for line, cells in body:
             if not any(c.strip() for c in cells):
@@ -705,6 +708,7 @@ def _read_tables(
             unknown_categories=dict(unknown_categories.most_common()),
             keyed_by_address=keyed_by_address,
             decoded_as=decoded_as,
+            columns=frozenset(columns),
         ),
         [],
     )
@@ -842,12 +846,16 @@ def import_roster(
     *,
     now: str,
     replace: bool = False,
+    columns: frozenset[str] = frozenset(FIELDS),
 ) -> ImportResult:
     """Add or update the households in one transaction.
 
     A household with a number is matched by it; one without (number 0, a roster keyed by address)
     gets the number its address had before, else the next free one: numbers stay stable across
-    re-imports. Households in the store but absent from `households` are listed as missing and
+    re-imports. A field the file has no column for (category, contact; the written building
+    name when the address came from 户号) keeps its stored value: a file without a 类别 column
+    never turns returning workers into normal households. Households in the store but absent
+    from `households` are listed as missing and
     kept, or with `replace` removed (and their passes revoked, see `remove_households`). `now`
     (UTC ISO time) becomes `updated_at` of every added or changed row.
     """
@@ -888,10 +896,12 @@ def import_roster(
                 h = Household(
                     number, h.building, h.unit, h.room, h.group, h.members, h.category, h.contact
                 )
+            before = existing.get(h.number)
+            if before is not None:
+                h = _keep_absent(h, before, columns)
             stored.append(h)
             mapping.append((key, h.number))
             row = _row(h)
-            before = existing.get(h.number)
             if before is None:
                 added += 1
             elif before == row:
@@ -935,6 +945,24 @@ def import_roster(
         removed=removed,
         reprint=sorted(reprint),
         households=stored,
+    )
+
+
+def _keep_absent(h: Household, before: tuple[Any, ...], columns: frozenset[str]) -> Household:
+    """`h` with the stored value of every field the file had no column for."""
+    old = _household(before)
+    same_place = address_key(old.building, old.unit, old.room) == address_key(
+        h.building, h.unit, h.room
+    )
+    return Household(
+        number=h.number,
+        building=h.building if "building" in columns or not same_place else old.building,
+        unit=h.unit if "unit" in columns or not same_place else old.unit,
+        room=h.room if "room" in columns or not same_place else old.room,
+        group=h.group,
+        members=h.members,
+        category=h.category if "category" in columns else old.category,
+        contact=h.contact if "contact" in columns else old.contact,
     )
 
 
