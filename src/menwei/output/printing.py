@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from PIL import Image, ImageDraw, ImageFont
 
 from menwei.core.model import Household
+from menwei.core.names import building_key
 
 if TYPE_CHECKING:
     from reportlab.pdfgen.canvas import Canvas
@@ -260,8 +261,15 @@ class _Line:
 
 
 def _short_address(h: Household) -> str:
-    parts = [h.building, h.unit, h.room] if h.unit else [h.building, h.room]
+    """'Bldg 3-2-301' for '3号楼', '2', '301': the English line carries the keys, not the
+    Chinese names (those are on the Chinese lines as written)."""
+    building = building_key(h.building)
+    parts = [building, h.unit, h.room] if h.unit else [building, h.room]
     return "Bldg " + "-".join(parts)
+
+
+def _group_en(h: Household) -> str:
+    return h.group_name().en
 
 
 def _card_lines(p: PrintedPass, *, cjk: bool) -> list[_Line]:
@@ -275,11 +283,11 @@ def _card_lines(p: PrintedPass, *, cjk: bool) -> list[_Line]:
             _Line(h.group_name().zh, 10, 30.0, 6),
             _Line(f"第{p.serial}版", 8, 35.0, 5),
             _Line(f"有效期至 {until}", 8, 39.0, 5),
-            _Line(f"Household {h.number} · {_short_address(h)} · group {h.group}", 6, 43.5, 4),
+            _Line(f"Household {h.number} · {_short_address(h)} · {_group_en(h)}", 6, 43.5, 4),
             _Line(f"Issue {p.serial} · valid until {until}", 6, 46.5, 4),
         ]
     community = p.community_name if p.community_name.isascii() else "Household pass"
-    group = f"Group {h.group}" if h.group.isascii() else ""
+    group = _group_en(h).capitalize() if _group_en(h).isascii() else ""
     return [
         _Line(community, 8, 10.5, 5),
         _Line("Household", 7, 15.0, 5),
