@@ -246,7 +246,7 @@ def m010_sync(db: Database) -> None:
 
 
 @migrations()
-def m030_roster_addresses(db: Database) -> None:
+def m100_roster_addresses(db: Database) -> None:
     # Households are known by their address across re-imports: a roster keyed by address
     # (3-2-301) gets numbers menwei assigns once and keeps. A household that moved out leaves
     # the roster but keeps its row here, so its number is never given to another address and its
