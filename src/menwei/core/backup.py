@@ -6,8 +6,9 @@ A backup is one ZIP file:
   (and this machine's app) can keep scanning while it runs;
 - `keys/signing-<kid>.pem`: each signing key, encrypted with the backup's passphrase (PKCS#8,
   the best encryption `cryptography` offers); without the passphrase the backup cannot mint passes;
-- every other file of the home's settings (`policy.toml`, `keys/public-keys.json`, `sync/`…),
-  except printed passes (`passes/`, printable again) and a community server's own data (`server/`);
+- every other file of the home (`policy.toml`, `keys/public-keys.json`, `sync/`, a community
+  server's `server/`, its database copied the same online way), except printed passes
+  (`passes/`, printable again);
 - `menwei-backup.json`: what the backup holds.
 
 Restoring writes the files into an empty home; the restored home signs with the same keys, so
@@ -35,8 +36,8 @@ from menwei.core.home import Home
 MANIFEST = "menwei-backup.json"
 FORMAT = 1
 MIN_PASSPHRASE = 8
-_SKIP_DIRS = {"passes", "server"}
-_DB_FILES = {"menwei.db", "menwei.db-wal", "menwei.db-shm", "menwei.db-journal"}
+_SKIP_DIRS = {"passes"}
+_SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,20 @@ def backup_home(
                     rel = path.relative_to(home.root)
                     if not path.is_file() or rel.parts[0] in _SKIP_DIRS:
                         continue
-                    if rel.as_posix() in _DB_FILES or path.name.endswith(".tmp"):
+                    if path.name.endswith((".tmp", *_SQLITE_SIDE_FILES)) or rel.as_posix() == (
+                        "menwei.db"
+                    ):
                         continue
-                    if rel.parts[0] == "keys" and path.name.startswith("signing-"):
+                    if path.name.startswith("menwei-backup-") and path.suffix == ".zip":
+                        continue  # an earlier backup kept in the home
+                    if path.suffix == ".db":  # another SQLite database (the server's)
+                        other = Path(work) / f"copy-{len(files)}.db"
+                        try:
+                            _online_copy(path, other)
+                        except sqlite3.DatabaseError:
+                            other = path  # not SQLite after all: the file as it is
+                        zf.write(other, rel.as_posix())
+                    elif rel.parts[0] == "keys" and path.name.startswith("signing-"):
                         zf.writestr(rel.as_posix(), _encrypt_key(path, secret))
                         keys += 1
                     else:
@@ -141,6 +153,16 @@ def backup_home(
         tuple(files),
         stamp,
     )
+
+
+def _online_copy(source_path: Path, target_path: Path) -> None:
+    source = sqlite3.connect(source_path, timeout=30)
+    target = sqlite3.connect(target_path)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
 
 
 def _cannot_write(out: Path, exc: OSError) -> OutputError:
