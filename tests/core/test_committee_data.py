@@ -530,3 +530,15 @@ def test_a_file_without_a_column_keeps_what_the_roster_had(fresh: Home, tmp_path
         "returning_worker",
         "138****0001",
     )
+
+
+def test_a_long_workbook_reports_progress(tmp_path: Path) -> None:
+    from menwei.core.roster import read_roster_file
+
+    rows: list[list[Any]] = [["楼栋", "室号", "楼组", "人数"]]
+    rows += [[f"{b}号楼", str(100 + r), f"第{b}楼组", 2] for b in range(1, 51) for r in range(50)]
+    path = workbook(tmp_path / "big.xlsx", {"全部": rows})
+    seen: list[int] = []
+    read = read_roster_file(path, progress=seen.append)
+    assert len(read.households) == 2500
+    assert seen == [1000, 2000]
