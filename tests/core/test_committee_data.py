@@ -219,6 +219,9 @@ def test_every_command_takes_the_group_as_written_and_short(fresh: Home, tmp_pat
     for typed in ("第3楼组", "3楼组", "3"):
         listed = as_json("roster", "list", "--group", typed)
         assert len(listed) == 12 and {h["group"] for h in listed} == {"第3楼组"}
+    for typed in ("12号楼", "12栋", "12"):
+        listed = as_json("roster", "list", "--building", typed)
+        assert len(listed) == 4 and {h["building"] for h in listed} == {"12号楼"}
     names = [h["group"] for h in as_json("roster", "list")]
     assert names == natural_sorted(names)
     for typed in ("第3楼组", "3"):

@@ -160,17 +160,23 @@ def roster_import(file: Path, sheets: tuple[str, ...], replace: bool, as_json: b
 
 @roster.command("list")
 @click.option("--group", help="Only this building group (第3楼组, 3楼组 or 3).")
+@click.option("--building", help="Only this building (12号楼, 12栋 or 12).")
 @json_option
 @reports_errors
-def roster_list(group: str | None, as_json: bool) -> None:
+def roster_list(group: str | None, building: str | None, as_json: bool) -> None:
     """List the households of the roster."""
     from menwei.core.names import natural_key
-    from menwei.core.roster import find_group, list_households
+    from menwei.core.roster import find_building, find_group, list_households
     from menwei.core.text import category_label
 
     store = _open(get_home())
     wanted = find_group(store, group) if group is not None else None
-    households = [h for h in list_households(store) if wanted in (None, h.group)]
+    place = find_building(store, building) if building is not None else None
+    households = [
+        h
+        for h in list_households(store)
+        if wanted in (None, h.group) and place in (None, h.building)
+    ]
     households.sort(key=lambda h: (natural_key(h.group), natural_key(h.building), h.number))
     if as_json:
         emit_json([h.as_dict() for h in households])

@@ -1170,6 +1170,27 @@ def find_group(store: Store, query: str) -> str:
     )
 
 
+def find_building(store: Store, query: str) -> str:
+    """The roster's own name of a building typed as '12号楼', '12栋' or '12' (see `find_group`)."""
+    from menwei.core.names import building_matches
+
+    names = building_names(store)
+    found = building_matches(query, names)
+    if len(found) == 1:
+        return found[0]
+    shown = ", ".join(names[:12]) + (f" … (+{len(names) - 12})" if len(names) > 12 else "")
+    if not found:
+        raise RosterError(
+            f"No building {query!r} in the roster (buildings: {shown or 'none'}).",
+            zh=f"花名册里没有楼栋 {query!r}(现有楼栋:{shown or '无'})。",
+        )
+    both = ", ".join(found)
+    raise RosterError(
+        f"{query!r} could mean several buildings ({both}); write the name in full.",
+        zh=f"{query!r} 可能是几栋楼({both}),请写全名。",
+    )
+
+
 # '3栋301', '3号楼2单元301室', '3幢 2单元 301'
 _ADDRESS_ZH = re.compile(
     r"^(?P<b>[^\s-]+?\s*(?:号楼|栋|幢))\s*(?:(?P<u>[^\s-]+?)\s*单元)?\s*(?P<r>[^\s-]+?)\s*(?:室|号)?$"
