@@ -37,7 +37,7 @@ def test_init_then_refuses_to_overwrite(home: Home) -> None:
 
 def test_init_rejects_a_bad_community_id(home: Home) -> None:
     r = run("init", "--community", "70000", "--name", "x")
-    assert r.exit_code == 1 and "1 to 65535" in r.output
+    assert r.exit_code == 2 and "65535" in r.output
 
 
 def test_commands_before_init_say_what_to_do(home: Home) -> None:
@@ -47,7 +47,7 @@ def test_commands_before_init_say_what_to_do(home: Home) -> None:
 
 def test_check_json(community: Community) -> None:
     code = community.codes[1203]
-    r = run("check", code, "--json", "--at", "2026-11-24T10:00", "--operator", "王阿姨")
+    r = run("check", code, "--json", "--at", "2026-11-24T10:00", "--record", "--operator", "王阿姨")
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     for key in ("verdict", "reason", "direction", "household", "message", "recorded", "event_id"):
@@ -76,8 +76,8 @@ def test_check_garbage_and_directions(community: Community) -> None:
 
 
 def test_log_and_verify(community: Community) -> None:
-    run("check", community.codes[1203], "--at", "2026-11-24T10:00")
-    run("check", community.codes[1203], "--at", "2026-11-24T10:30")
+    run("check", community.codes[1203], "--at", "2026-11-24T10:00", "--record")
+    run("check", community.codes[1203], "--at", "2026-11-24T10:30", "--record")
     r = run("log", "--json")
     events = [json.loads(line) for line in r.output.splitlines()]
     assert [e["kind"] for e in events] == ["exit", "entry"]

@@ -15,7 +15,7 @@ from pypdf import PdfReader
 from menwei.cli import cli
 from menwei.core import keys, passes, state
 from menwei.core.register import day_summary, movement_register, summary_lines
-from menwei.core.register_files import write_register_csv, write_register_pdf, write_summary_pdf
+from menwei.output.register_files import write_register_csv, write_register_pdf, write_summary_pdf
 from tests.conftest import Community
 
 POLICY = """\

@@ -20,8 +20,8 @@ from menwei.cli import cli
 from menwei.core.community import init_community
 from menwei.core.home import Home
 from menwei.core.issuing import issue
-from menwei.core.printing import PrintedPass
 from menwei.core.store import Store
+from menwei.output.printing import PrintedPass
 from menwei.scanner import synth
 from menwei.scanner.debounce import Debouncer
 from menwei.scanner.decoders import build_cascade

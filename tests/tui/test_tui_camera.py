@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from menwei.app import GateApp
 from menwei.camera import CameraFeed, SimulatedCamera, build_feed
-from menwei.core.printing import PrintedPass, print_passes
+from menwei.output.printing import PrintedPass, print_passes
 from menwei.screens.dialogs import PresentScreen
 from menwei.screens.widgets import StatusBar
 from tests.conftest import Community

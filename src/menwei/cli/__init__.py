@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from menwei.cli.common import ErrorReportingGroup
+
 # command name -> "module:attribute"
 COMMANDS: dict[str, str] = {
     "init": "menwei.cli.setup:init",
@@ -28,7 +30,10 @@ COMMANDS: dict[str, str] = {
     "decode": "menwei.cli.scan:decode",
     "doctor": "menwei.cli.scan:doctor",
     # the gate app
-    "gate": "menwei.cli.gate_app:gate",
+    "gate": "menwei.cli.home_cmds:gate",  # the app, and `gate rename`
+    # --- issue 10 ---
+    "backup": "menwei.cli.home_cmds:backup",
+    "restore": "menwei.cli.home_cmds:restore",
     # sync
     "server": "menwei.cli.sync_cmds:server",
     "enroll": "menwei.cli.sync_cmds:enroll",
@@ -41,7 +46,7 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class LazyGroup(click.Group):
+class LazyGroup(ErrorReportingGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = set(super().list_commands(ctx)) | set(COMMANDS)
         return sorted(n for n in names if self.get_command(ctx, n) is not None)

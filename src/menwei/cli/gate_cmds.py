@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
@@ -12,14 +13,35 @@ from menwei.cli.common import emit_json, get_home, json_option, reports_errors
 from menwei.core.decision import Decision
 from menwei.core.errors import MenweiError
 
+if TYPE_CHECKING:
+    from menwei.core.gate import GateService
+
+
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+
 
 def parse_time(text: str, tz: ZoneInfo) -> datetime:
-    """An ISO time; without an offset it is the community's local time."""
+    """An ISO time between 2000 and 2099; without an offset it is the community's local time."""
+    bad = MenweiError(
+        f"{text!r} is not a time like 2026-11-24T09:30 or 2026-11-24 (years 2000-2099).",
+        zh=f"{text!r} 不是 2026-11-24T09:30 或 2026-11-24 这样的时间(年份 2000-2099)。",
+        code="bad_time",
+    )
     try:
-        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise MenweiError(f"{text!r} is not a time like 2026-11-24T09:30 or 2026-11-24") from None
-    return at if at.tzinfo else at.replace(tzinfo=tz)
+        at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        at = at if at.tzinfo else at.replace(tzinfo=tz)
+        utc = at.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise bad from None
+    if not FIRST_YEAR <= at.year <= LAST_YEAR or not FIRST_YEAR <= utc.year <= LAST_YEAR:
+        raise bad
+    return at
+
+
+reason_choice = click.Choice(
+    ["medical", "emergency", "work", "other", "就医", "紧急", "返岗", "其他"]
+)
+_REASON_WORDS = {"就医": "medical", "紧急": "emergency", "返岗": "work", "其他": "other"}
 
 
 @click.command()
@@ -31,11 +53,28 @@ def parse_time(text: str, tz: ZoneInfo) -> datetime:
     show_default=True,
     help="auto: from the household's state.",
 )
-@click.option("--at", "at_text", help="The scan's time (ISO; default now).")
+@click.option(
+    "--at",
+    "at_text",
+    help="The scan's time (ISO, local if no offset; default now). Another time than now is a "
+    "what-if, recorded only with --record.",
+)
+@click.option(
+    "--record",
+    is_flag=True,
+    help="With --at: record the scan at that time (not in the future, not before the gate's "
+    "last event).",
+)
 @click.option(
     "--operator", help="Who is at the gate (default: the signed-in volunteer, else 'cli')."
 )
-@click.option("--headcount", type=int, default=1, show_default=True, help="People on this trip.")
+@click.option(
+    "--headcount",
+    type=click.IntRange(1, 99),
+    default=1,
+    show_default=True,
+    help="People on this trip.",
+)
 @click.option("--dry-run", is_flag=True, help="Decide, but record nothing.")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 @json_option
@@ -47,17 +86,23 @@ def check(
     operator: str | None,
     headcount: int,
     dry_run: bool,
+    record: bool,
     lang: str,
     as_json: bool,
 ) -> None:
     """Decide on scanned TEXT (a pass code) as the gate would, and record it.
 
+    With --at another time this is a what-if (nothing is recorded) unless --record is given.
     The exit code is 0 whenever a decision was made, whatever the verdict; read `verdict`.
     """
     from menwei.wiring import open_gate
 
     gate = open_gate(get_home())
     at = parse_time(at_text, gate.policy.timezone) if at_text else None
+    if at is not None and not record:
+        dry_run = True
+    if at is not None and record and not dry_run:
+        _check_recorded_time(gate, at)
     who = operator or gate.current_operator() or "cli"
     decision = gate.decide(
         text,
@@ -72,8 +117,8 @@ def check(
 
 @click.group(invoke_without_command=True)
 @click.option("--since", "since_text", help="Only events from this time (ISO, local if no offset).")
-@click.option("--household", type=int, help="Only this household.")
-@click.option("--limit", type=int, help="At most this many (newest).")
+@click.option("--household", type=click.IntRange(1, 0xFFFF), help="Only this household.")
+@click.option("--limit", type=click.IntRange(1, 10_000_000), help="At most this many (newest).")
 @json_option
 @click.pass_context
 @reports_errors
@@ -128,15 +173,39 @@ def log_verify(as_json: bool) -> None:
     if as_json:
         emit_json(report.as_dict())
     elif report.ok:
-        click.echo(f"日志完整:{report.count} 条 / log intact: {report.count} events")
+        click.echo(f"日志完整:{report.count} 条")
+        click.echo(f"log intact: {report.count} events")
     else:
-        click.secho(
-            f"日志断裂,第 {report.first_break} 条 / log broken at event {report.first_break}: "
-            f"{report.problem}",
-            fg="red",
-        )
+        click.secho(f"日志断裂,第 {report.first_break} 条", fg="red")
+        click.secho(f"log broken at event {report.first_break}: {report.problem}", fg="red")
     if not report.ok:
         sys.exit(1)
+
+
+def _check_recorded_time(gate: GateService, at: datetime) -> None:
+    """A recorded time is not in the future and not before this gate's last event: the log
+    stays in time order and no trip is invented ahead of time."""
+    now = gate.clock.now()
+    if at > now + timedelta(minutes=1):
+        raise MenweiError(
+            f"--at {at:%Y-%m-%d %H:%M} is in the future: only what has happened is recorded "
+            "(leave out --record to try it).",
+            zh=f"--at {at:%Y-%m-%d %H:%M} 是将来的时间:只记录已经发生的事(去掉 --record 可以试算)。",
+            code="time_in_future",
+        )
+    row = gate.store.one(
+        "select wall_time from events where gate_id = ? order by seq desc limit 1", [gate.gate_id]
+    )
+    if row is not None:
+        last = datetime.fromisoformat(str(row["wall_time"]).replace("Z", "+00:00"))
+        if at < last:
+            local = gate.policy.local(last)
+            raise MenweiError(
+                f"--at is before this gate's last event ({local:%Y-%m-%d %H:%M:%S}); "
+                "the log is kept in time order.",
+                zh=f"--at 早于本门岗最后一条记录({local:%Y-%m-%d %H:%M:%S});日志按时间顺序记录。",
+                code="time_before_last_event",
+            )
 
 
 def _print_decision(decision: Decision, lang: str, as_json: bool) -> None:
@@ -145,6 +214,9 @@ def _print_decision(decision: Decision, lang: str, as_json: bool) -> None:
         return
     colour = {"green": "green", "amber": "yellow", "red": "red"}[decision.verdict]
     where = f" 户号 {decision.household_number}" if decision.household_number else ""
+    if not decision.recorded and decision.kind != "annul":
+        click.echo("(试算,未记录)")
+        click.echo("(what-if, not recorded)")
     click.secho(f"{decision.title.get(lang)}{where}", fg=colour, bold=True)
     click.echo(decision.text(lang))
     click.echo(
@@ -166,9 +238,9 @@ operator_option = click.option(
 @click.argument("event_id")
 @click.option(
     "--reason",
-    type=click.Choice(["medical", "emergency", "work", "other"]),
+    type=reason_choice,
     required=True,
-    help="就医 medical, 紧急 emergency, 返岗 work, other (needs --note).",
+    help="就医 medical, 紧急 emergency, 返岗 work, 其他 other (needs --note).",
 )
 @click.option("--note", help="The reason in words.")
 @operator_option
@@ -183,6 +255,7 @@ def override(
 
     gate = open_gate(get_home())
     who = operator or gate.current_operator() or "cli"
+    reason = _REASON_WORDS.get(reason, reason)
     _print_decision(gate.override(event_id, reason=reason, note=note, operator=who), lang, as_json)
 
 
@@ -201,9 +274,9 @@ def undo(operator: str | None, lang: str, as_json: bool) -> None:
 
 
 @click.command("register-return")
-@click.argument("household", type=int)
+@click.argument("household", type=click.IntRange(1, 0xFFFF))
 @click.option("--note", required=True, help="Where from and why (外地返岗, 出院...).")
-@click.option("--headcount", type=int, default=1, show_default=True)
+@click.option("--headcount", type=click.IntRange(1, 99), default=1, show_default=True)
 @operator_option
 @lang_option
 @json_option

@@ -71,9 +71,11 @@ def notify_add(url: str, group: str | None, lang: str, as_json: bool) -> None:
 
     The URL holds the chat's secrets: it is kept in the gate database and shown masked.
     """
+    from menwei.core.roster import find_group
     from menwei.notify.targets import add_target, known_groups, masked
 
     store = _open()
+    group = find_group(store, group) if group else None  # unknown groups are refused
     target, added = add_target(store, url, group=group, lang=lang, now=datetime.now(UTC))
     groups = known_groups(store)
     warning = None
@@ -383,15 +385,11 @@ def report_register(
     overrides, overdue. CSV opens in Excel with the Chinese intact; PDF prints on A4.
     """
     from menwei.core.register import movement_register
-    from menwei.core.register_files import write_register_csv, write_register_pdf
-    from menwei.notify.targets import known_groups
+    from menwei.core.roster import find_group
+    from menwei.output.register_files import write_register_csv, write_register_pdf
 
     store = _open()
-    groups = known_groups(store)
-    if groups and group not in groups:
-        raise MenweiError(
-            f"No building group {group!r} in the roster ({', '.join(sorted(groups))})."
-        )
+    group = find_group(store, group)  # the roster's own name of 第3楼组 / 3楼组 / 3
     day = _day(store, day_text)
     reg = movement_register(store, group, day, as_of=_now(at_text, _policy(store)))
     if out is not None:
@@ -422,7 +420,7 @@ def report_summary(
 ) -> None:
     """The community's day: trips by window and group, overdue returns, refusals, anomalies."""
     from menwei.core.register import day_summary, summary_lines, summary_title
-    from menwei.core.register_files import write_summary_pdf
+    from menwei.output.register_files import write_summary_pdf
 
     store = _open()
     day = _day(store, day_text)

@@ -13,8 +13,16 @@ from menwei.core import keys as keymod
 from menwei.core.clock import iso
 from menwei.core.errors import MenweiError, PolicyError
 from menwei.core.home import Home
-from menwei.core.policy import PERMISSIVE_TOML, Policy, digest, parse_policy
+from menwei.core.policy import (
+    PERMISSIVE_TOML,
+    Policy,
+    digest,
+    parse_policy,
+    policy_text,
+    policy_warnings,
+)
 from menwei.core.store import Store
+from menwei.core.text import Text
 
 
 @dataclass(frozen=True)
@@ -34,13 +42,23 @@ def init_community(
     Refuses to touch a home that already has a community.
     """
     if not 1 <= community <= 0xFFFF:
-        raise MenweiError("The community id must be a number from 1 to 65535.")
+        raise MenweiError(
+            "The community id must be a number from 1 to 65535.",
+            zh="小区编号必须是 1 到 65535 之间的数字。",
+            code="bad_value",
+        )
     if not name.strip():
-        raise MenweiError("The community needs a name.")
+        raise MenweiError("The community needs a name.", zh="小区需要一个名称。", code="bad_value")
+    if not gate.strip():
+        raise MenweiError("The gate needs a name.", zh="门岗需要一个名称。", code="bad_value")
     if home.db_path.exists() or home.signing_key_path(0).exists():
         raise MenweiError(
             f"{home.root} already holds a community; nothing was changed. "
-            "Use another MENWEI_HOME for a new one."
+            "Use another MENWEI_HOME for a new one (or `menwei restore` a backup into an empty "
+            "one).",
+            zh=f"{home.root} 已经有一个小区,没有做任何改动。新小区请用另一个 MENWEI_HOME"
+            "(或用 menwei restore 把备份恢复到空目录)。",
+            code="already_initialised",
         )
     stamp = iso(now or datetime.now(UTC))
     home.root.mkdir(parents=True, exist_ok=True)
@@ -53,8 +71,8 @@ def init_community(
             for k, v in {
                 "community_id": str(community),
                 "community_name": name.strip(),
-                "gate_id": gate,
-                "gate_name": gate,
+                "gate_id": gate.strip(),
+                "gate_name": gate.strip(),
                 "device_epoch": "1",
                 "created_at": stamp,
             }.items():
@@ -69,13 +87,31 @@ def init_community(
     keymod.write_public_set(home.public_keys_path, community, [pub])
     if not home.policy_path.exists():
         home.policy_path.write_text(PERMISSIVE_TOML, encoding="utf-8")
-    return CommunityInfo(community, name.strip(), gate, gate, 1)
+    return CommunityInfo(community, name.strip(), gate.strip(), gate.strip(), 1)
+
+
+def rename_gate(store: Store, name: str) -> CommunityInfo:
+    """Give this gate a new name (shown in alerts, registers and the app). Its id (in the event
+    log and on the sync server) stays as it is, so nothing recorded changes meaning."""
+    name = name.strip()
+    if not name or len(name) > 40:
+        raise MenweiError(
+            "A gate name is 1-40 characters, e.g. 东门.",
+            zh="门岗名称是 1 到 40 个字符,例如 东门。",
+            code="bad_value",
+        )
+    store.set_meta("gate_name", name)
+    return community_info(store)
 
 
 def community_info(store: Store) -> CommunityInfo:
     cid = store.meta("community_id")
     if cid is None:
-        raise MenweiError("This home has no community yet: run `menwei init` first.")
+        raise MenweiError(
+            "This home has no community yet: run `menwei init` first.",
+            zh="这个目录还没有小区:请先运行 menwei init。",
+            code="not_initialised",
+        )
     return CommunityInfo(
         community=int(cid),
         name=store.meta("community_name", "") or "",
@@ -105,6 +141,15 @@ def roster_names(store: Store) -> tuple[set[str], set[str]]:
 def check_policy(store: Store, source: str) -> Policy:
     groups, buildings = roster_names(store)
     return parse_policy(source, groups=groups or None, buildings=buildings or None)
+
+
+def check_policy_warnings(store: Store, policy: Policy) -> list[Text]:
+    """What `policy check` warns about, against this store's roster (see `policy_warnings`)."""
+    pairs = [
+        (str(r["g"]), str(r["c"]))
+        for r in store.query("select distinct building_group as g, category as c from households")
+    ]
+    return policy_warnings(policy, pairs)
 
 
 def adopt_policy(store: Store, source: str, *, origin: str = "file", now: str | None = None) -> int:
@@ -162,9 +207,11 @@ def refresh_policy_from_file(home: Home, store: Store) -> tuple[int, str | None]
     if not home.policy_path.exists():
         return version, None
     try:
-        text = home.policy_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = policy_text(home.policy_path.read_bytes())
+    except OSError as exc:
         return version, f"policy file unreadable: {exc}"
+    except PolicyError as exc:
+        return version, f"policy file unreadable: {exc.message}"
     last_file = store.one(
         "select sha256 from policy_versions where source in ('file', 'init') "
         "order by version desc limit 1"

@@ -93,8 +93,8 @@ def demo_policy(
 def build_demo(root: Path, *, now: datetime | None = None, households: int = 300) -> DemoResult:
     """Build the demo community in `root`, replacing any earlier demo there."""
     from menwei.core.demo_data import demo_households
-    from menwei.core.printing import PrintedPass, print_passes
     from menwei.core.roster import import_roster
+    from menwei.output.printing import PrintedPass, print_passes
 
     now = now or datetime.now(UTC)
     if (root / "menwei.db").exists() or (root / "keys").exists():

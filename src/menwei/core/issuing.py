@@ -34,7 +34,11 @@ def _load_households(store: Store, numbers: list[int] | None) -> list[Household]
     if numbers is None:
         rows = store.query("select * from households order by household")
         if not rows:
-            raise MenweiError("The roster is empty: run `menwei roster import FILE` first.")
+            raise MenweiError(
+                "The roster is empty: run `menwei roster import FILE` first.",
+                zh="花名册是空的:请先运行 menwei roster import 文件。",
+                code="empty_roster",
+            )
         return [household_from_row(r) for r in rows]
     found = {
         int(r["household"]): household_from_row(r)
@@ -45,8 +49,11 @@ def _load_households(store: Store, numbers: list[int] | None) -> list[Household]
     }
     missing = [n for n in numbers if n not in found]
     if missing:
+        listed = ", ".join(str(n) for n in missing)
         raise MenweiError(
-            "Not in the roster: " + ", ".join(str(n) for n in missing) + "; no pass was issued."
+            f"Not in the roster: {listed}; no pass was issued.",
+            zh=f"花名册里没有这些户号:{listed};没有签发通行证。",
+            code="unknown_household",
         )
     return [found[n] for n in numbers]
 
@@ -97,6 +104,66 @@ def issue(
     return issued
 
 
+def prepare_reissue(
+    home: Home,
+    store: Store,
+    household: int,
+    *,
+    valid_until: date | None = None,
+    now: datetime | None = None,
+) -> IssuedPass:
+    """Sign the household's next pass (serial+1) without recording anything: print it first,
+    then `record_reissue`, so an unwritable output folder leaves the old pass valid."""
+    now = now or datetime.now(UTC)
+    valid_until = valid_until or (now.date() + DEFAULT_VALIDITY)
+    if valid_until < now.date():
+        raise MenweiError(
+            f"--valid-until {valid_until} is already past.",
+            zh=f"--valid-until {valid_until} 已经过去了。",
+        )
+    [h] = _load_households(store, [household])
+    floor = store.one("select min_serial from revocations where household = ?", [household])
+    top = store.one("select max(serial) as s from passes where household = ?", [household])
+    serial = max(int(floor["min_serial"]) if floor else 1, int(top["s"] or 1) if top else 1) + 1
+    if serial > 255:
+        raise MenweiError(
+            f"Household {household} has used all 255 pass serials.",
+            zh=f"户号 {household} 的 255 个证号已用完。",
+        )
+    key = keymod.read_private(home.signing_key_path(0))
+    info = community_info(store)
+    code = sign(PassData(0, info.community, h.number, serial, valid_until), key)
+    return IssuedPass(h, serial, 0, valid_until, code)
+
+
+def record_reissue(
+    store: Store, new: IssuedPass, *, reason: str | None, now: datetime | None = None
+) -> None:
+    """Record a printed reissue: the pass, and the household's older serials revoked."""
+    stamp = iso(now or datetime.now(UTC))
+    with store.write() as db:
+        db.execute(
+            "insert into passes(household, serial, kid, valid_until, issued_at, code) "
+            "values (?, ?, ?, ?, ?, ?) on conflict(household, serial) do update set "
+            "kid = excluded.kid, valid_until = excluded.valid_until, "
+            "issued_at = excluded.issued_at, code = excluded.code",
+            [
+                new.household.number,
+                new.serial,
+                new.kid,
+                new.valid_until.isoformat(),
+                stamp,
+                new.code,
+            ],
+        )
+        db.execute(
+            "insert into revocations(household, min_serial, reason, revoked_at) values (?, ?, ?, ?)"
+            " on conflict(household) do update set min_serial = excluded.min_serial, "
+            "reason = excluded.reason, revoked_at = excluded.revoked_at",
+            [new.household.number, new.serial, reason, stamp],
+        )
+
+
 def revoke(
     home: Home,
     store: Store,
@@ -107,15 +174,6 @@ def revoke(
     now: datetime | None = None,
 ) -> IssuedPass:
     """Revoke the household's pass and issue serial+1 in one transaction."""
-    now = now or datetime.now(UTC)
-    with store.write() as db:
-        [new] = issue(
-            home, store, households=[household], valid_until=valid_until, now=now, bump=True
-        )
-        db.execute(
-            "insert into revocations(household, min_serial, reason, revoked_at) values (?, ?, ?, ?)"
-            " on conflict(household) do update set min_serial = excluded.min_serial, "
-            "reason = excluded.reason, revoked_at = excluded.revoked_at",
-            [household, new.serial, reason, iso(now)],
-        )
+    new = prepare_reissue(home, store, household, valid_until=valid_until, now=now)
+    record_reissue(store, new, reason=reason, now=now)
     return new

@@ -56,10 +56,17 @@ def read_private(path: Path) -> Ed25519PrivateKey:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except FileNotFoundError:
         raise MenweiError(
-            f"No signing key at {path}: passes can only be issued on the committee's machine."
+            f"No signing key at {path}: passes can only be issued on the committee's machine "
+            "(or restore its backup with `menwei restore`).",
+            zh=f"{path} 没有签名密钥:通行证只能在居委会的电脑上签发(或用 menwei restore 恢复它的备份)。",
+            code="no_signing_key",
         ) from None
     except ValueError as exc:
-        raise MenweiError(f"The signing key {path} is unreadable: {exc}") from None
+        raise MenweiError(
+            f"The signing key {path} is unreadable: {exc}",
+            zh=f"签名密钥 {path} 无法读取:{exc}",
+            code="no_signing_key",
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise MenweiError(f"{path} is not an Ed25519 key")
     return key

@@ -243,3 +243,41 @@ def m010_sync(db: Database) -> None:
         """,
     ):
         db.execute(statement)
+
+
+@migrations()
+def m100_roster_addresses(db: Database) -> None:
+    # Households are known by their address across re-imports: a roster keyed by address
+    # (3-2-301) gets numbers menwei assigns once and keeps. A household that moved out leaves
+    # the roster but keeps its row here, so its number is never given to another address and its
+    # old pass is refused with its own reason.
+    from menwei.core.names import address_key
+
+    db.executescript(
+        """
+        create table household_addresses (
+            address_key text primary key,
+            household integer not null unique
+        );
+        create table removed_households (
+            household integer primary key,
+            building text not null,
+            unit text not null,
+            room text not null,
+            building_group text not null,
+            removed_at text not null,
+            reason text
+        );
+        """
+    )
+    rows = db.execute("select household, building, unit, room from households").fetchall()
+    seen: set[str] = set()
+    for number, building, unit, room in rows:
+        key = address_key(str(building), str(unit), str(room))
+        if key in seen:
+            continue
+        seen.add(key)
+        db.execute(
+            "insert or ignore into household_addresses(address_key, household) values (?, ?)",
+            [key, number],
+        )

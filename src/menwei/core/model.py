@@ -19,6 +19,7 @@ REASONS = (
     "unknown_key",
     "forged",
     "expired",
+    "moved_out",  # the household left the roster (roster remove / import --replace)
     "revoked",
     "unknown_household",
     "already_out",
@@ -57,13 +58,16 @@ class Household:
     contact: str | None = None
 
     def address(self) -> Text:
-        """'3栋2单元301室' / 'Bldg 3, unit 2, room 301'."""
+        """'3栋2单元301室' / 'Bldg 3, unit 2, room 301'; a building written '3号楼' stays so."""
+        from menwei.core.names import building_display
+
+        b_zh, b_en = building_display(self.building)
         if self.unit:
             return Text(
-                f"{self.building}栋{self.unit}单元{self.room}室",
-                f"Bldg {self.building}, unit {self.unit}, room {self.room}",
+                f"{b_zh}{self.unit}单元{self.room}室",
+                f"{b_en}, unit {self.unit}, room {self.room}",
             )
-        return Text(f"{self.building}栋{self.room}室", f"Bldg {self.building}, room {self.room}")
+        return Text(f"{b_zh}{self.room}室", f"{b_en}, room {self.room}")
 
     def group_name(self) -> Text:
         return group_label(self.group)

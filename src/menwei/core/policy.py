@@ -14,12 +14,23 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from menwei.core.errors import PolicyError
+from menwei.core.names import (
+    building_display,
+    building_key,
+    building_matches,
+    clean,
+    group_key,
+    group_matches,
+    natural_sorted,
+    suggest,
+)
 from menwei.core.text import Text, category_label, duration, group_label
 
 LEVELS = ("normal", "precaution", "controlled", "sealed")
@@ -47,15 +58,30 @@ OVERRIDE_REASONS: dict[str, Text] = {
 }
 # Overrides that may let someone out of a sealed building.
 SEALED_OVERRIDES = ("medical", "emergency")
+# The category words a roster or a policy may use, and the category each means (documented in
+# README "Categories"). A word not in this table is kept as written, as a category of its own, and
+# the roster import reports it with its count.
 CATEGORY_ALIASES = {
     "普通": "normal",
+    "普通户": "normal",
     "一般": "normal",
+    "一般户": "normal",
+    "常住": "normal",
+    "居民": "normal",
     "返岗": "returning_worker",
     "返岗人员": "returning_worker",
     "复工返岗": "returning_worker",
+    "复工": "returning_worker",
+    "复工人员": "returning_worker",
     "独居老人": "elderly_alone",
+    "独居": "elderly_alone",
+    "空巢老人": "elderly_alone",
     "就医": "medical",
+    "就医需求": "medical",
+    "残疾人": "disabled",
+    "残疾": "disabled",
 }
+KNOWN_CATEGORIES = ("normal", "returning_worker", "elderly_alone", "medical", "disabled")
 
 PERMISSIVE_TOML = """\
 # menwei policy. Edit, then run `menwei policy check`. Until windows or a quota are set,
@@ -84,26 +110,39 @@ default_level = "normal"      # normal | precaution | controlled | sealed
 
 
 def normalise_category(value: str) -> str:
-    v = value.strip()
-    return CATEGORY_ALIASES.get(v, v.lower().replace(" ", "_") if v.isascii() else v)
+    """A category word as its category: '返岗人员' -> 'returning_worker'; unknown words as written."""
+    v = clean(value)
+    if v in CATEGORY_ALIASES:
+        return CATEGORY_ALIASES[v]
+    return v.lower().replace(" ", "_") if v.isascii() else v
+
+
+def is_known_category(category: str) -> bool:
+    return category in KNOWN_CATEGORIES
 
 
 @dataclass(frozen=True)
 class Window:
     start: time
     end: time
-    groups: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()  # as the policy writes them ('第3楼组', '3楼组', '3')
     categories: tuple[str, ...] = ()
     weekdays: frozenset[int] = frozenset(range(7))
+    group_keys: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "group_keys", frozenset(group_key(g) for g in self.groups))
 
     def applies(self, group: str, category: str) -> bool:
-        return group in self.groups or category in self.categories
+        return (
+            group in self.groups or group_key(group) in self.group_keys
+        ) or category in self.categories
 
     def label(self) -> str:
         return f"{self.start:%H:%M}-{self.end:%H:%M}"
 
     def who(self, group: str, category: str) -> Text:
-        if group in self.groups:
+        if group in self.groups or group_key(group) in self.group_keys:
             return group_label(group)
         return category_label(category)
 
@@ -140,7 +179,13 @@ class Policy:
     default_level: str = "normal"
     quota: Quota | None = None
     windows: tuple[Window, ...] = ()
-    levels: dict[str, str] = field(default_factory=dict)
+    levels: dict[str, str] = field(default_factory=dict)  # building as written -> level
+    level_keys: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "level_keys", {building_key(b): lv for b, lv in self.levels.items()}
+        )
 
     # --- time ---------------------------------------------------------------------------------
 
@@ -164,7 +209,10 @@ class Policy:
     # --- levels and windows -------------------------------------------------------------------
 
     def level_of(self, building: str) -> str:
-        return self.levels.get(building, self.default_level)
+        """The level of a building, however either side writes it ('12号楼', '12栋', '12')."""
+        if building in self.levels:
+            return self.levels[building]
+        return self.level_keys.get(building_key(building), self.default_level)
 
     def windows_for(self, group: str, category: str) -> list[Window]:
         return [w for w in self.windows if w.applies(group, category)]
@@ -208,9 +256,8 @@ class Policy:
         level = self.level_of(building)
         if level in ("sealed", "controlled"):
             name = LEVEL_NAMES[level]
-            rule = Text(
-                f"{building}号楼为{name.zh},暂停外出", f"building {building} is {name.en}: no exits"
-            )
+            b_zh, b_en = building_display(building)
+            rule = Text(f"{b_zh}为{name.zh},暂停外出", f"{b_en} is {name.en}: no exits")
             return Refusal("sealed", rule), ""
         window_label = "open"
         status = self.window_status(group, category, at)
@@ -284,14 +331,25 @@ _DURATION = re.compile(r"^\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
 
 
 def _parse_time(value: Any, where: str, problems: list[str]) -> time | None:
+    if isinstance(value, str):
+        value = clean(value)  # full-width '０８：００' -> '08:00'
     if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}", value):
-        problems.append(f'{where}: "{value}" is not a time like "08:30"')
+        problems.append(
+            _pair(
+                f'{where}: "{value}" 不是 "08:30" 这样的时间',
+                f'{where}: "{value}" is not a time like "08:30"',
+            )
+        )
         return None
     h, m = (int(x) for x in value.split(":"))
     if h == 24 and m == 0:
         return time(23, 59, 59, 999999)
     if not (0 <= h <= 23 and 0 <= m <= 59):
-        problems.append(f'{where}: "{value}" is not a time of day')
+        problems.append(
+            _pair(
+                f'{where}: "{value}" 不是一天中的时间', f'{where}: "{value}" is not a time of day'
+            )
+        )
         return None
     return time(h, m)
 
@@ -307,7 +365,12 @@ def _parse_duration(value: Any, where: str, problems: list[str]) -> timedelta | 
             td = timedelta(hours=int(m.group(1) or 0), minutes=int(m.group(2) or 0))
             if td > timedelta(0):
                 return td
-    problems.append(f'{where}: "{value}" is not a duration like "2h" or "90m"')
+    problems.append(
+        _pair(
+            f'{where}: "{value}" 不是 "2h" 或 "90m" 这样的时长',
+            f'{where}: "{value}" is not a duration like "2h" or "90m"',
+        )
+    )
     return None
 
 
@@ -330,10 +393,14 @@ def parse_policy(
     With `groups` and `buildings` (from the roster) unknown names are errors too.
     """
     problems: list[str] = []
+    source = source.removeprefix("\ufeff")
     try:
         doc = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"The policy is not valid TOML: {exc}") from None
+        raise PolicyError(
+            f"The policy is not valid TOML: {exc}",
+            zh=f"策略文件格式不对(TOML):{exc}。检查引号、等号和方括号。",
+        ) from None
     known_keys = {
         "timezone",
         "day_starts",
@@ -347,13 +414,18 @@ def parse_policy(
     }
     for key in doc:
         if key not in known_keys:
-            problems.append(f"unknown setting {key!r} (known: {', '.join(sorted(known_keys))})")
+            problems.append(_unknown_key(key, known_keys, ""))
 
     tz_name = doc.get("timezone", "Asia/Shanghai")
     try:
         tz = ZoneInfo(str(tz_name))
     except (ZoneInfoNotFoundError, ValueError):
-        problems.append(f"timezone: unknown timezone {tz_name!r} (e.g. Asia/Shanghai)")
+        problems.append(
+            _pair(
+                f"timezone: 不认识时区 {tz_name!r}(如 Asia/Shanghai)",
+                f"timezone: unknown timezone {tz_name!r} (e.g. Asia/Shanghai)",
+            )
+        )
         tz = ZoneInfo("Asia/Shanghai")
 
     day_starts = _parse_time(doc.get("day_starts", "00:00"), "day_starts", problems) or time(0)
@@ -379,14 +451,23 @@ def parse_policy(
         problems.append("levels: expected a table of building = level")
         raw_levels = {}
     for building, level in raw_levels.items():
+        level = LEVEL_WORDS.get(clean(str(level)), level)
         if level not in LEVELS:
             problems.append(
-                f"levels: building {building}: {level!r} is not one of {', '.join(LEVELS)}"
+                _pair(
+                    f"levels: 楼栋 {building} 的级别 {level!r} 不对,应是 封控、管控、防范 或 常态",
+                    f"levels: building {building}: {level!r} is not one of {', '.join(LEVELS)}",
+                )
             )
             continue
-        if buildings is not None and str(building) not in buildings:
-            problems.append(f"levels: building {building!r} is not in the roster")
-        levels[str(building)] = str(level)
+        name = str(building)
+        if buildings is not None:
+            found = building_matches(name, buildings)
+            if len(found) != 1:
+                problems.append(_not_in_roster("levels", "building", name, buildings, found))
+                continue
+            name = found[0]
+        levels[name] = str(level)
 
     quota: Quota | None = None
     raw_quota = doc.get("quota")
@@ -394,6 +475,11 @@ def parse_policy(
         if not isinstance(raw_quota, dict):
             problems.append("quota: expected a table with trips and days")
         else:
+            for key in raw_quota:
+                if key not in ("trips", "days", "persons", "applies_to"):
+                    problems.append(
+                        _unknown_key(key, ("trips", "days", "persons", "applies_to"), "quota.")
+                    )
             trips, days, persons = (
                 raw_quota.get("trips"),
                 raw_quota.get("days", 1),
@@ -407,10 +493,20 @@ def parse_policy(
                     problems.append(f"quota.applies_to: {lv!r} is not one of {', '.join(LEVELS)}")
             ok = True
             if not isinstance(trips, int) or trips < 0:
-                problems.append("quota.trips: expected a whole number of trips (0 or more)")
+                problems.append(
+                    _pair(
+                        "quota.trips: 应是外出次数(0 或更多的整数)",
+                        "quota.trips: expected a whole number of trips (0 or more)",
+                    )
+                )
                 ok = False
             if not isinstance(days, int) or not 1 <= days <= 366:
-                problems.append("quota.days: expected a number of days from 1 to 366")
+                problems.append(
+                    _pair(
+                        "quota.days: 应是 1 到 366 天",
+                        "quota.days: expected a number of days from 1 to 366",
+                    )
+                )
                 ok = False
             if persons is not None and (not isinstance(persons, int) or persons < 1):
                 problems.append("quota.persons: expected a number of people, 1 or more")
@@ -430,39 +526,62 @@ def parse_policy(
             problems.append(f"{where}: expected a table")
             continue
         for key in w:
-            if key not in ("groups", "categories", "weekdays", "start", "end"):
-                problems.append(f"{where}: unknown setting {key!r}")
+            if key not in WINDOW_KEYS:
+                zh, en = _unknown_key(key, WINDOW_KEYS, "").split("\n")
+                problems.append(_pair(f"{where}: {zh}", f"{where}: {en}"))
         wgroups = _str_list(w.get("groups"), f"{where}.groups", problems)
         cats = tuple(
             normalise_category(c) for c in _str_list(w.get("categories"), f"{where}", problems)
         )
         if not wgroups and not cats:
-            problems.append(f"{where}: name the groups or categories it is for")
+            problems.append(
+                _pair(
+                    f"{where}: 请写明适用的楼组 (groups) 或类别 (categories)",
+                    f"{where}: name the groups or categories it is for",
+                )
+            )
         if groups is not None:
+            resolved: list[str] = []
             for g in wgroups:
-                if g not in groups:
-                    problems.append(f"{where}: building group {g!r} is not in the roster")
+                found = group_matches(g, groups)
+                if len(found) != 1:
+                    problems.append(_not_in_roster(where, "building group", g, groups, found))
+                else:
+                    resolved.append(found[0])
+            wgroups = tuple(resolved)
         days_raw = _str_list(w.get("weekdays", list(WEEKDAYS)), f"{where}.weekdays", problems)
         wd: set[int] = set()
         for d in days_raw:
-            key = d.lower()[:3]
-            if key not in WEEKDAYS:
-                problems.append(f'{where}.weekdays: "{d}" is not a weekday (mon..sun)')
+            day = weekday_number(d)
+            if day is None:
+                problems.append(
+                    _pair(
+                        f'{where}.weekdays: "{d}" 不是星期几(周一…周日)',
+                        f'{where}.weekdays: "{d}" is not a weekday (mon..sun)',
+                    )
+                )
             else:
-                wd.add(WEEKDAYS.index(key))
+                wd.add(day)
         start = _parse_time(w.get("start"), f"{where}.start", problems)
         end = _parse_time(w.get("end"), f"{where}.end", problems)
         if start is not None and end is not None and start >= end:
             problems.append(
-                f"{where}: start {start:%H:%M} is not before end {end:%H:%M} "
-                "(a window cannot cross midnight; split it in two)"
+                _pair(
+                    f"{where}: 开始 {start:%H:%M} 不早于结束 {end:%H:%M}(时段不能跨午夜,请分成两段)",
+                    f"{where}: start {start:%H:%M} is not before end {end:%H:%M} "
+                    "(a window cannot cross midnight; split it in two)",
+                )
             )
             continue
         if start is not None and end is not None:
             windows.append(Window(start, end, wgroups, cats, frozenset(wd)))
 
     if problems:
-        raise PolicyError("The policy has errors; nothing was changed.", problems=problems)
+        raise PolicyError(
+            "The policy has errors; nothing was changed.",
+            zh="策略文件有错误,没有做任何改动。",
+            problems=problems,
+        )
     return Policy(
         timezone=tz,
         day_starts=day_starts,
@@ -473,6 +592,134 @@ def parse_policy(
         windows=tuple(windows),
         levels=levels,
     )
+
+
+WINDOW_KEYS = ("groups", "categories", "weekdays", "start", "end")
+LEVEL_WORDS = {
+    "常态": "normal",
+    "正常": "normal",
+    "防范": "precaution",
+    "防范区": "precaution",
+    "管控": "controlled",
+    "管控区": "controlled",
+    "封控": "sealed",
+    "封控区": "sealed",
+}
+_ZH_WEEKDAYS = "一二三四五六日"
+
+
+def weekday_number(word: str) -> int | None:
+    """0-6 for 'mon', 'Monday', '周一', '星期一', '礼拜一' ('日'/'天' for Sunday); else None."""
+    text = clean(str(word)).lower()
+    for prefix in ("星期", "礼拜", "周"):
+        if text.startswith(prefix) and len(text) == len(prefix) + 1:
+            char = text[-1].replace("天", "日").replace("七", "日")
+            return _ZH_WEEKDAYS.index(char) if char in _ZH_WEEKDAYS else None
+    key = text[:3]
+    return WEEKDAYS.index(key) if key in WEEKDAYS and text.isascii() else None
+
+
+def _unknown_key(key: str, known: Iterable[str], prefix: str) -> str:
+    near = suggest(str(key), list(known))
+    hint = f"; did you mean {prefix}{near!r}?" if near else ""
+    hint_zh = f",是不是 {prefix}{near!r}?" if near else ""
+    return _pair(
+        f"不认识的设置 {prefix}{key!r}{hint_zh}(可用:{', '.join(sorted(known))})",
+        f"unknown setting {prefix}{key!r}{hint} (known: {', '.join(sorted(known))})",
+    )
+
+
+def _not_in_roster(
+    where: str, kind: str, name: str, known: Iterable[str], found: Sequence[str]
+) -> str:
+    kind_zh = {"building": "楼栋", "building group": "楼组"}.get(kind, kind)
+    if found:
+        return _pair(
+            f"{where}: {kind_zh} {name!r} 可能是 {', '.join(found)},请写全名",
+            f"{where}: {kind} {name!r} could mean {', '.join(found)}: write it in full",
+        )
+    names = natural_sorted(known)
+    shown = ", ".join(names[:12]) + (" …" if len(names) > 12 else "")
+    return _pair(
+        f"{where}: 花名册里没有{kind_zh} {name!r}(有:{shown})",
+        f"{where}: {kind} {name!r} is not in the roster ({shown})",
+    )
+
+
+def _pair(zh: str, en: str) -> str:
+    """A problem in both languages: the Chinese line, then the English one."""
+    return f"{zh}\n{en}"
+
+
+def policy_text(data: bytes) -> str:
+    """A policy file's text as people save it: UTF-8 with or without a BOM (Notepad), or GBK."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            return data.decode("gb18030")
+        except UnicodeDecodeError:
+            raise PolicyError(
+                "The policy file is neither UTF-8 nor GBK text; save it as UTF-8.",
+                zh="策略文件既不是 UTF-8 也不是 GBK 文本,请另存为 UTF-8。",
+            ) from None
+
+
+def policy_warnings(policy: Policy, households: Iterable[tuple[str, str]]) -> list[Text]:
+    """What a valid policy may still get wrong, given the roster's (group, category) pairs:
+    windows for categories no household has, groups nobody may leave (no window covers them),
+    windows on no weekday, a quota of 0 trips."""
+    pairs = set(households)
+    warnings: list[Text] = []
+    have_categories = {c for _, c in pairs}
+    have_groups = {g for g, _ in pairs}
+    for i, w in enumerate(policy.windows, 1):
+        if not w.weekdays:
+            warnings.append(
+                Text(
+                    f"时段 #{i} 没有星期(weekdays = []),永远不开放",
+                    f"windows #{i} has no weekday (weekdays = []): it never opens",
+                )
+            )
+        for c in w.categories:
+            if pairs and c not in have_categories:
+                label = category_label(c)
+                warnings.append(
+                    Text(
+                        f"时段 #{i} 的类别 {label.zh} 在花名册里没有住户",
+                        f"windows #{i}: no household has the category {label.en}",
+                    )
+                )
+        for g in w.groups:
+            if pairs and not any(group_key(h) == group_key(g) for h in have_groups):
+                warnings.append(
+                    Text(
+                        f"时段 #{i} 的楼组 {g} 在花名册里没有住户",
+                        f"windows #{i}: no household is in group {g}",
+                    )
+                )
+    if policy.windows:
+        locked: dict[str, int] = {}
+        for g, c in sorted(pairs):
+            if not any(w.applies(g, c) and w.weekdays for w in policy.windows):
+                locked[g] = locked.get(g, 0) + 1
+        for g in natural_sorted(locked):
+            label = group_label(g)
+            warnings.append(
+                Text(
+                    f"{label.zh} 有 {locked[g]} 户不在任何外出时段内,不能外出",
+                    f"{locked[g]} households of {label.en} have no release window: they can "
+                    "never go out",
+                )
+            )
+    if policy.quota is not None and policy.quota.trips == 0:
+        warnings.append(
+            Text(
+                "外出次数 trips = 0:这些楼栋的住户不能外出",
+                "quota trips = 0: nobody it applies to may go out",
+            )
+        )
+    return warnings
 
 
 def digest(source: str) -> str:

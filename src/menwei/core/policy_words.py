@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from menwei.core.names import building_display, natural_key
 from menwei.core.policy import LEVEL_NAMES, OVERRIDE_REASONS, WEEKDAY_NAMES, Policy, Window
 from menwei.core.text import Text, category_label, duration, group_label, join
 
@@ -68,13 +69,9 @@ def describe(policy: Policy) -> list[Text]:
             f"buildings are {LEVEL_NAMES[policy.default_level].en} by default",
         )
     )
-    for building, level in sorted(policy.levels.items()):
-        lines.append(
-            Text(
-                f"{building}号楼:{LEVEL_NAMES[level].zh}",
-                f"building {building}: {LEVEL_NAMES[level].en}",
-            )
-        )
+    for building, level in sorted(policy.levels.items(), key=lambda kv: natural_key(kv[0])):
+        b_zh, b_en = building_display(building)
+        lines.append(Text(f"{b_zh}:{LEVEL_NAMES[level].zh}", f"{b_en}: {LEVEL_NAMES[level].en}"))
     reasons = join([OVERRIDE_REASONS[r] for r in policy.override_reasons], "、", ", ")
     lines.append(Text(f"可特批的理由:{reasons.zh}", f"override reasons: {reasons.en}"))
     return lines

@@ -38,10 +38,14 @@ def duration(minutes: int) -> Text:
 
 
 def group_label(group: str) -> Text:
-    """'第3楼组' / 'group 3' for numbered groups, the name itself otherwise."""
+    """A building group as the roster writes it: '3' -> '第3楼组' / 'group 3'; '第3楼组' stays
+    '第3楼组' / 'group 3'; 'A区1组' stays 'A区1组' in both languages."""
+    from menwei.core.names import group_key
+
     if group.isdigit():
         return Text(f"第{group}楼组", f"group {group}")
-    return Text(group, group)
+    key = group_key(group)
+    return Text(group, f"group {key}" if key.isascii() and key != group.lower() else group)
 
 
 CATEGORY_NAMES: dict[str, Text] = {
@@ -49,6 +53,8 @@ CATEGORY_NAMES: dict[str, Text] = {
     "returning_worker": Text("返岗人员", "returning workers"),
     "elderly_alone": Text("独居老人", "elderly living alone"),
     "medical": Text("就医需求", "medical needs"),
+    # --- issue 10 ---
+    "disabled": Text("残疾人", "people with disabilities"),
 }
 
 

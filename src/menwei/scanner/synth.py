@@ -21,7 +21,7 @@ import qrcode
 import qrcode.constants
 
 if TYPE_CHECKING:
-    from menwei.core.printing import PrintedPass
+    from menwei.output.printing import PrintedPass
 
 Image = npt.NDArray[np.uint8]
 
@@ -68,8 +68,8 @@ def qr_card(text: str, *, ec: str = "M", module_px: int = 8, margin_modules: int
 
 def printed_card(printed: PrintedPass) -> Card:
     """The pass exactly as `menwei passes` prints it (85 x 54 mm at 300 dpi)."""
-    from menwei.core.printing import module_pixels, render_pass_png
-    from menwei.core.printing import qr_matrix as printed_matrix
+    from menwei.output.printing import module_pixels, render_pass_png
+    from menwei.output.printing import qr_matrix as printed_matrix
 
     image = np.asarray(render_pass_png(printed).convert("L"), dtype=np.uint8)
     n = len(printed_matrix(printed.code))

@@ -52,7 +52,7 @@ def write_register_csv(register: Register, path: Path, lang: str = "zh") -> Path
 
 
 def _pdf_font_name() -> str:
-    from menwei.core.printing import _pdf_font, find_cjk_font
+    from menwei.output.printing import _pdf_font, find_cjk_font
 
     # The pass printer already knows how to find and register a CJK font (STSong-Light otherwise).
     return _pdf_font(find_cjk_font())

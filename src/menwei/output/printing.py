@@ -33,15 +33,10 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
-import qrcode
-import qrcode.base
-import qrcode.util
 from PIL import Image, ImageDraw, ImageFont
-from qrcode.util import MODE_ALPHA_NUM
 
 from menwei.core.model import Household
+from menwei.core.names import building_key
 
 if TYPE_CHECKING:
     from reportlab.pdfgen.canvas import Canvas
@@ -200,187 +195,49 @@ def _pdf_font(font: FontFile | None) -> str:
 def qr_matrix(code: str) -> list[list[bool]]:
     """The modules of the QR symbol for `code` (True = dark), without the quiet zone.
 
-    The text is encoded verbatim in alphanumeric mode (base45 uses exactly the QR alphanumeric
-    characters), error correction M, smallest version. The mask is the one `qrcode` itself
-    would choose (the lowest penalty as its `util.lost_point` counts it), but scored for all
-    eight masks at once with numpy: qrcode lays the data out once per mask, which costs more
-    than everything else on a card.
+    Built through a QR library's public API: the text verbatim (base45 uses exactly the QR
+    alphanumeric characters, so it is one alphanumeric segment), error correction M, the smallest
+    version that holds it, the mask with the lowest penalty as the standard scores it. zxing-cpp's
+    writer (`create_barcode`, C++, about 0.3 ms a symbol) when the installed zxing-cpp has it,
+    else segno's `make_qr` (pure Python, about 3 ms: its mask scoring is most of the time).
     """
-    version = _alphanumeric_version(len(code))
-    qr = qrcode.QRCode(version=version, error_correction=_EC, border=0)
-    qr.data_cache = _codewords(code, version)
-    qr.makeImpl(True, 0)  # the "test" layout: format bits blank, as qrcode scores masks
-    base = np.array(qr.modules, dtype=bool)
-    candidates = base[None] ^ (_data_region(qr.version)[None] & _mask_flips(base.shape[0]))
-    best = int(np.argmin(_penalties(candidates)))  # the first of equals, as qrcode
-    qr.modules = candidates[best].tolist()
-    qr.setup_type_info(False, best)
-    if qr.version >= 7:
-        qr.setup_type_number(False)
-    return [[bool(m) for m in row] for row in qr.modules]
+    if not _ALPHANUMERIC.issuperset(code):
+        bad = next(c for c in code if c not in _ALPHANUMERIC)
+        raise ValueError(f"{bad!r} is not a QR alphanumeric character")
+    return _zxing_matrix(code) if _HAS_ZXING_WRITER else _segno_matrix(code)
 
 
-_EC = qrcode.constants.ERROR_CORRECT_M
+_ALPHANUMERIC = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 
 
-def _alphanumeric_version(length: int) -> int:
-    """The smallest QR version holding `length` alphanumeric characters at level M."""
-    for version in range(1, 41):
-        count_bits = 9 if version < 10 else 11 if version < 27 else 13
-        needed = 4 + count_bits + 11 * (length // 2) + 6 * (length % 2)
-        if needed <= qrcode.util.BIT_LIMIT_TABLE[_EC][version]:
-            return version
-    raise ValueError(f"{length} characters do not fit in a QR code")
+def _zxing_matrix(code: str) -> list[list[bool]]:
+    import numpy as np
+    import zxingcpp
+
+    barcode = zxingcpp.create_barcode(code, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
+    pixels = np.asarray(barcode.to_image(scale=1, add_quiet_zones=False))
+    return (pixels < 128).tolist()  # type: ignore[no-any-return]
 
 
-_ALPHANUMERIC = {c: i for i, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")}
-_PAD = (0xEC, 0x11)
+def _segno_matrix(code: str) -> list[list[bool]]:
+    import segno
 
-
-def _codewords(code: str, version: int) -> list[int]:
-    """The data and error-correction codewords, interleaved, exactly as qrcode's
-    `util.create_data` makes them for one alphanumeric segment (its polynomial arithmetic is
-    the slowest part of a symbol; this is the same Reed-Solomon code with log tables)."""
     try:
-        values = [_ALPHANUMERIC[c] for c in code]
-    except KeyError as exc:
-        raise ValueError(f"{exc.args[0]!r} is not a QR alphanumeric character") from None
-    count_bits = 9 if version < 10 else 11 if version < 27 else 13
-    bits, length = (MODE_ALPHA_NUM << count_bits) | len(values), 4 + count_bits
-    for i in range(0, len(values) - 1, 2):
-        bits, length = (bits << 11) | (values[i] * 45 + values[i + 1]), length + 11
-    if len(values) % 2:
-        bits, length = (bits << 6) | values[-1], length + 6
-    blocks = qrcode.base.rs_blocks(version, _EC)
-    capacity = sum(b.data_count for b in blocks)
-    terminator = min(capacity * 8 - length, 4)
-    bits, length = bits << terminator, length + terminator
-    bits, length = bits << (-length % 8), length + (-length % 8)
-    data = list(bits.to_bytes(length // 8, "big"))
-    data += [_PAD[i % 2] for i in range(capacity - len(data))]
-
-    dc_blocks: list[list[int]] = []
-    ec_blocks: list[list[int]] = []
-    offset = 0
-    for block in blocks:
-        dc = data[offset : offset + block.data_count]
-        offset += block.data_count
-        dc_blocks.append(dc)
-        ec_blocks.append(_reed_solomon(dc, block.total_count - block.data_count))
-    out: list[int] = []
-    for group in (dc_blocks, ec_blocks):
-        for i in range(max(len(b) for b in group)):
-            out.extend(b[i] for b in group if i < len(b))
-    return out
+        qr = segno.make_qr(code, error="m", mode="alphanumeric", boost_error=False)
+    except (ValueError, segno.DataOverflowError) as exc:
+        raise ValueError(f"cannot encode {code[:16]!r}… as a QR symbol: {exc}") from None
+    return [[bool(m) for m in row] for row in qr.matrix]
 
 
-@functools.cache
-def _generator_logs(degree: int) -> tuple[int, ...]:
-    """log(alpha) of the coefficients of prod(x - alpha^i, i < degree), after the leading 1."""
-    exp, log = qrcode.base.EXP_TABLE, qrcode.base.LOG_TABLE
-    poly = [1]
-    for i in range(degree):
-        root = exp[i % 255]
-        nxt = [*poly, 0]
-        for j, c in enumerate(poly):
-            if c:
-                nxt[j + 1] ^= exp[(log[c] + log[root]) % 255]
-        poly = nxt
-    return tuple(log[c] for c in poly[1:])
+def _zxing_has_writer() -> bool:
+    try:
+        import zxingcpp
+    except ImportError:
+        return False
+    return hasattr(zxingcpp, "create_barcode")
 
 
-def _reed_solomon(data: list[int], degree: int) -> list[int]:
-    """The remainder of data(x) * x^degree divided by the generator: the EC codewords."""
-    exp, log = qrcode.base.EXP_TABLE, qrcode.base.LOG_TABLE
-    gen = _generator_logs(degree)
-    rem = [0] * degree
-    for byte in data:
-        factor = byte ^ rem[0]
-        rem = [*rem[1:], 0]
-        if factor:
-            f = log[factor]
-            rem = [r ^ exp[(g + f) % 255] for r, g in zip(rem, gen, strict=True)]
-    return rem
-
-
-@functools.cache
-def _data_region(version: int) -> npt.NDArray[np.bool_]:
-    """The modules of a symbol of this version that carry data (and so are masked)."""
-    probe = qrcode.QRCode(version=version, error_correction=_EC)
-    n = version * 4 + 17
-    probe.modules_count = n
-    probe.modules = [[None] * n for _ in range(n)]
-    probe.setup_position_probe_pattern(0, 0)
-    probe.setup_position_probe_pattern(n - 7, 0)
-    probe.setup_position_probe_pattern(0, n - 7)
-    probe.setup_position_adjust_pattern()
-    probe.setup_timing_pattern()
-    probe.setup_type_info(True, 0)
-    if version >= 7:
-        probe.setup_type_number(True)
-    region = np.array([[m is None for m in row] for row in probe.modules], dtype=bool)
-    region.flags.writeable = False
-    return region
-
-
-@functools.cache
-def _mask_flips(n: int) -> npt.NDArray[np.bool_]:
-    """For each mask pattern k, where it differs from pattern 0 (XOR turns one into the other)."""
-    i, j = np.indices((n, n))
-    masks = np.stack(
-        [
-            (i + j) % 2 == 0,
-            i % 2 == 0,
-            j % 3 == 0,
-            (i + j) % 3 == 0,
-            (i // 2 + j // 3) % 2 == 0,
-            (i * j) % 2 + (i * j) % 3 == 0,
-            ((i * j) % 2 + (i * j) % 3) % 2 == 0,
-            ((i * j) % 3 + (i + j) % 2) % 2 == 0,
-        ]
-    )
-    flips: npt.NDArray[np.bool_] = masks ^ masks[0]
-    flips.flags.writeable = False
-    return flips
-
-
-_FINDER_LIKE = (0b10111010000, 0b00001011101)
-
-
-def _penalties(symbols: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-    """The mask penalty of each symbol in a (k, n, n) stack, as qrcode's `util.lost_point`."""
-    k, n, _ = symbols.shape
-    points = np.zeros(k, dtype=np.int64)
-    lines = np.concatenate([symbols, symbols.transpose(0, 2, 1)], axis=1)  # rows, then columns
-    # Runs of 5 or more of one colour: 3 points, +1 per module past 5. Every line starts and
-    # ends with an edge, so a run never spans two lines (nor two symbols).
-    edges = np.ones((k, 2 * n, n + 1), dtype=bool)
-    edges[:, :, 1:n] = lines[:, :, 1:] != lines[:, :, :-1]
-    at = np.flatnonzero(edges)
-    runs = np.diff(at)
-    long = runs >= 5
-    owner = at[:-1][long] // (2 * n * (n + 1))
-    points += np.bincount(owner, weights=runs[long] - 2, minlength=k).astype(np.int64)
-    # The 1:1:3:1:1 finder-like pattern with 4 light modules on one side: 40 points. Each
-    # window of 11 modules is read as an 11-bit number and compared with the two patterns.
-    as_int = lines.astype(np.uint16)
-    windows = np.zeros((k, 2 * n, n - 10), dtype=np.uint16)
-    for t in range(11):
-        windows = (windows << 1) | as_int[:, :, t : t + n - 10]
-    for pattern in _FINDER_LIKE:
-        points += 40 * (windows == pattern).sum(axis=(1, 2))
-    # 2x2 blocks of one colour: 3 points each.
-    top_left = symbols[:, :-1, :-1]
-    same = (
-        (top_left == symbols[:, 1:, :-1])
-        & (top_left == symbols[:, :-1, 1:])
-        & (top_left == symbols[:, 1:, 1:])
-    )
-    points += 3 * same.sum(axis=(1, 2))
-    # The dark share away from 50%: 10 points per whole 5%.
-    percent = symbols.sum(axis=(1, 2)) / (n * n) * 100
-    points += (np.abs(percent - 50) // 5).astype(np.int64) * 10
-    return points
+_HAS_ZXING_WRITER = _zxing_has_writer()
 
 
 def module_pixels(modules: int, dpi: int = DPI) -> int:
@@ -404,8 +261,15 @@ class _Line:
 
 
 def _short_address(h: Household) -> str:
-    parts = [h.building, h.unit, h.room] if h.unit else [h.building, h.room]
+    """'Bldg 3-2-301' for '3号楼', '2', '301': the English line carries the keys, not the
+    Chinese names (those are on the Chinese lines as written)."""
+    building = building_key(h.building)
+    parts = [building, h.unit, h.room] if h.unit else [building, h.room]
     return "Bldg " + "-".join(parts)
+
+
+def _group_en(h: Household) -> str:
+    return h.group_name().en
 
 
 def _card_lines(p: PrintedPass, *, cjk: bool) -> list[_Line]:
@@ -419,11 +283,11 @@ def _card_lines(p: PrintedPass, *, cjk: bool) -> list[_Line]:
             _Line(h.group_name().zh, 10, 30.0, 6),
             _Line(f"第{p.serial}版", 8, 35.0, 5),
             _Line(f"有效期至 {until}", 8, 39.0, 5),
-            _Line(f"Household {h.number} · {_short_address(h)} · group {h.group}", 6, 43.5, 4),
+            _Line(f"Household {h.number} · {_short_address(h)} · {_group_en(h)}", 6, 43.5, 4),
             _Line(f"Issue {p.serial} · valid until {until}", 6, 46.5, 4),
         ]
     community = p.community_name if p.community_name.isascii() else "Household pass"
-    group = f"Group {h.group}" if h.group.isascii() else ""
+    group = _group_en(h).capitalize() if _group_en(h).isascii() else ""
     return [
         _Line(community, 8, 10.5, 5),
         _Line("Household", 7, 15.0, 5),
@@ -716,38 +580,85 @@ def _file_part(name: str) -> str:
     return safe
 
 
+# A community's worth of passes is printed on every core: below this many, one process is faster.
+PARALLEL_FROM = 200
+
+
 def print_passes(
-    out_dir: Path, passes: Sequence[PrintedPass], *, community_name: str
+    out_dir: Path,
+    passes: Sequence[PrintedPass],
+    *,
+    community_name: str,
+    sheet: str | None = None,
+    workers: int | None = None,
 ) -> PrintResult:
-    """Write `<household>.png` for each pass and `group-<group>.pdf` per building group.
+    """Write `<household>.png` for each pass and `group-<group>.pdf` per building group, or with
+    `sheet` one `<sheet>.pdf` for all of them (a reissued pass never overwrites a group's sheet).
 
     Every file is written atomically (a temporary file, then renamed). The QR symbol of each
-    pass is computed once and used for both files.
+    pass is computed once and used for both files. A large job is shared among `workers`
+    processes (default: one per CPU), a building group each at a time.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     font = find_cjk_font()
-    matrices = [qr_matrix(p.code) for p in passes]
+    by_group: dict[str, list[PrintedPass]] = {}
+    for p in passes:
+        by_group.setdefault(p.household.group, []).append(p)
+    jobs: list[_GroupJob] = []
+    if sheet is not None:
+        title = f"{community_name} 补发出入证"
+        jobs.append(_GroupJob(out_dir, list(passes), f"{_file_part(sheet)}.pdf", title, font))
+    else:
+        used: set[str] = set()
+        for group in sorted(by_group, key=_natural):
+            stem = f"group-{_file_part(group)}"
+            candidate, k = stem, 1
+            while candidate.lower() in used:
+                k += 1
+                candidate = f"{stem}-{k}"
+            used.add(candidate.lower())
+            label = by_group[group][0].household.group_name().zh
+            title = f"{community_name} {label} 出入证"
+            jobs.append(_GroupJob(out_dir, by_group[group], f"{candidate}.pdf", title, font))
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    if workers > 1 and len(passes) >= PARALLEL_FROM and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+            done = list(pool.map(_print_group, jobs))
+    else:
+        done = [_print_group(job) for job in jobs]
+    pngs = {png.name: png for pngs_, _ in done for png in pngs_}
+    ordered = tuple(pngs[f"{p.household.number}.png"] for p in passes)
+    return PrintResult(pngs=ordered, pdfs=tuple(pdf for _, pdf in done))
+
+
+@dataclass(frozen=True)
+class _GroupJob:
+    out_dir: Path
+    passes: list[PrintedPass]
+    pdf_name: str
+    title: str
+    font: FontFile | None
+
+
+def _print_group(job: _GroupJob) -> tuple[list[Path], Path]:
+    """One building group's PNGs and its PDF sheet (in a worker process for a large job)."""
+    matrices = [qr_matrix(p.code) for p in job.passes]
     pngs = [
-        _write_png(out_dir / f"{p.household.number}.png", _render_png(p, matrix, font))
-        for p, matrix in zip(passes, matrices, strict=True)
+        _write_png(job.out_dir / f"{p.household.number}.png", _render_png(p, matrix, job.font))
+        for p, matrix in zip(job.passes, matrices, strict=True)
     ]
-    by_group: dict[str, list[tuple[PrintedPass, Sequence[Sequence[bool]]]]] = {}
-    for p, matrix in zip(passes, matrices, strict=True):
-        by_group.setdefault(p.household.group, []).append((p, matrix))
-    pdfs: list[Path] = []
-    used: set[str] = set()
-    for group in sorted(by_group, key=_natural):
-        stem = f"group-{_file_part(group)}"
-        candidate, k = stem, 1
-        while candidate.lower() in used:
-            k += 1
-            candidate = f"{stem}-{k}"
-        used.add(candidate.lower())
-        label = by_group[group][0][0].household.group_name().zh
-        title = f"{community_name} {label} 出入证"
-        pdfs.append(_write_pdf(out_dir / f"{candidate}.pdf", by_group[group], title, font))
-    return PrintResult(pngs=tuple(pngs), pdfs=tuple(pdfs))
+    pdf = _write_pdf(
+        job.out_dir / job.pdf_name,
+        list(zip(job.passes, matrices, strict=True)),
+        job.title,
+        job.font,
+    )
+    return pngs, pdf
 
 
 @contextmanager
