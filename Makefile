@@ -42,3 +42,18 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# A real Matrix homeserver for the notification tests: matrix-synapse in its own environment
+# (it pins its own Twisted; never in the project's venv). `make test` installs it once.
+SYNAPSE_VERSION := 1.163.0
+SYNAPSE_STAMP := .venv-synapse/.installed
+
+$(SYNAPSE_STAMP):
+	$(PY) -m venv .venv-synapse
+	.venv-synapse/bin/pip install -q --upgrade pip
+	.venv-synapse/bin/pip install -q 'matrix-synapse==$(SYNAPSE_VERSION)'
+	touch $(SYNAPSE_STAMP)
+
+.PHONY: synapse-env
+synapse-env: $(SYNAPSE_STAMP)
+test: $(SYNAPSE_STAMP)

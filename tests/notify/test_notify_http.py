@@ -38,7 +38,7 @@ class Webhook:
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
 
-    def start(self) -> None:
+    def start(self, tls: tuple[Any, Any] | None = None) -> None:
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -59,6 +59,12 @@ class Webhook:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if tls is not None:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -75,7 +81,8 @@ class Webhook:
         return f"json://127.0.0.1:{self.port}/hook"
 
     def titles(self) -> list[str]:
-        return [str(body.get("title")) for _, body in self.posts]
+        """What each message says happened: its first line up to the first ' · '."""
+        return [str(body.get("message")).split(" · ")[0] for _, body in self.posts]
 
 
 @pytest.fixture
@@ -103,7 +110,8 @@ def test_overdue_return_and_forged_pass_each_one_message_across_an_outage(
     gate.decide(community.codes[1203], operator="张三", headcount=2)
     report = send_due(store, clock.now)
     assert report.failed and not report.sent
-    assert "Connection error" in report.errors[report.failed[0]][0]
+    assert report.errors[report.failed[0]] == ["target #1: cannot_connect"]
+    assert report.causes == {1: "cannot_connect"} and report.waiting_for == {1: 1}
 
     clock.advance(timedelta(hours=2, minutes=5))
     collect_due(store, clock.now())
@@ -111,7 +119,7 @@ def test_overdue_return_and_forged_pass_each_one_message_across_an_outage(
     assert len(report.failed) == 2  # both wait, neither lost
     clock.advance(timedelta(minutes=10))
     assert gate.decide(community.codes[1203], operator="李四").reason == "overdue"
-    assert outbox.counts(store) == {"pending": 0, "failed": 2, "sent": 0}
+    assert outbox.counts(store) == {"pending": 0, "failed": 2, "sent": 0, "withdrawn": 0}
 
     webhook.start()  # back, on the same port
     clock.advance(timedelta(hours=2))
@@ -124,8 +132,11 @@ def test_overdue_return_and_forged_pass_each_one_message_across_an_outage(
     assert sorted(webhook.titles()) == ["伪造通行证", "超时未归"]
     bodies = [body for _, body in webhook.posts]
     assert all(b["type"] == "warning" or b["type"] == "failure" for b in bodies)
-    overdue = next(b for b in bodies if b["title"] == "超时未归")
-    assert overdue["message"].startswith("3栋2单元301室(户号 1203,第3楼组)10:00 从gate-1外出 2 人")
+    assert all(b["title"] == "" for b in bodies)  # the first line is the title: no '# ' anywhere
+    overdue = next(b for b in bodies if b["message"].startswith("超时未归"))
+    first, second = overdue["message"].split("\n")
+    assert first == "超时未归 · gate-1 · 3栋2单元301室(户号 1203) · 11-24 12:05"
+    assert second.startswith("3栋2单元301室(户号 1203,第3楼组)10:00 从gate-1外出 2 人")
 
 
 def test_a_chat_platform_url_goes_through_apprise_too(
@@ -205,7 +216,7 @@ def test_notify_commands(community: Community, webhook: Webhook) -> None:
 
     listed = json.loads(run("notify", "list", "--json").output)
     assert [t["group"] for t in listed["targets"]] == [None, "3"]
-    assert listed["settings"] == {"summary_at": None, "anomalies": True}
+    assert listed["settings"] == {"summary_at": None, "anomalies": True, "escort": True}
 
     tested = run("notify", "test", "--json")
     assert tested.exit_code == 0, tested.output
@@ -220,12 +231,12 @@ def test_notify_commands(community: Community, webhook: Webhook) -> None:
     result = json.loads(failed.output)
     assert result["ok"] is False and len(result["failed"]) == 1
     status = json.loads(run("notify", "status", "--json").output)
-    assert status["counts"] == {"pending": 0, "failed": 1, "sent": 0}
+    assert status["counts"] == {"pending": 0, "failed": 1, "sent": 0, "withdrawn": 0}
     (waiting,) = status["waiting"]
     assert waiting["title"] == "伪造通行证" and waiting["attempts"] == 1
     assert waiting["deliveries"][0]["status"] == "failed"
     text = run("notify", "status")
-    assert "失败待重试 1" in text.output and "Connection error" in text.output
+    assert "失败待重试 1" in text.output and "连不上聊天服务器" in text.output
 
     webhook.start()
     sent = run("notify", "send", "--force", "--at", "2026-11-24T10:02")
@@ -234,7 +245,7 @@ def test_notify_commands(community: Community, webhook: Webhook) -> None:
     assert webhook.titles().count("伪造通行证") == 1
 
     settings = json.loads(run("notify", "settings", "--summary-at", "21:00", "--json").output)
-    assert settings == {"summary_at": "21:00", "anomalies": True}
+    assert settings == {"summary_at": "21:00", "anomalies": True, "escort": True}
     assert run("notify", "settings", "--summary-at", "25:00").exit_code == 1
 
     removed = run("notify", "remove", str(target["id"]), "--json")
@@ -250,3 +261,58 @@ def test_notify_test_fails_loudly_when_the_target_is_down(
     webhook.stop()
     result = run("notify", "test")
     assert result.exit_code == 1 and "失败" in result.output
+    assert result.output.count("连不上聊天服务器") == 1
+    assert result.output.count("cannot connect to the chat server") == 1
+
+
+def test_the_background_sender_sends_an_escort_call_without_being_woken(
+    community: Community, webhook: Webhook
+) -> None:
+    """The resident waits at the gate: the call goes out within a poll, not at the next round."""
+    import time
+
+    store, clock = community.store, community.clock
+    add_target(store, webhook.url.replace("hook", "g3"), group="3", lang="zh", now=T0)
+    gate = GateService(store, clock=clock, hooks=event_hooks())
+    worker = OutboxWorker(community.home, interval=3600, poll=0.05, clock=clock)
+    worker.start()
+    try:
+        assert worker.wait_idle(10)
+        gate.register_return(1203, note="外地返岗", operator="张三", headcount=1)
+        deadline = time.monotonic() + 10
+        while not webhook.posts and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        worker.stop()
+    ((path, body),) = webhook.posts
+    assert path == "/g3"
+    assert body["message"].split("\n")[1] == (
+        "gate-1:3栋2单元301室 返回 1 人已登记(外地返岗),请第3楼组红色管家到门口接回。值班:张三。"
+    )
+    assert worker.rounds == 2  # the first round, then the one the fresh message started
+
+
+def test_a_self_signed_target_with_verify_no_prints_no_warnings(
+    community: Community, tmp_path: Any
+) -> None:
+    """`verify=no` is the user's choice, made once in the URL: no urllib3 warning per request."""
+    import warnings
+
+    from menwei.sync.tls import make_self_signed
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    make_self_signed(cert, key, hosts=["127.0.0.1"])
+    hook = Webhook()
+    hook.start(tls=(cert, key))
+    try:
+        url = f"jsons://127.0.0.1:{hook.port}/hook?verify=no"
+        assert run("notify", "add", url).exit_code == 0
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            tested = run("notify", "test")
+    finally:
+        hook.stop()
+    assert tested.exit_code == 0, tested.output
+    assert len(hook.posts) == 1
+    assert [w for w in caught if "Insecure" in type(w.message).__name__] == []
+    assert "Warning" not in tested.output

@@ -40,7 +40,9 @@ class FakeChats:
         self.down: set[int] = set()
         self.lock = threading.Lock()
 
-    def __call__(self, target: Target, title: str, body: str, severity: str) -> str | None:
+    def __call__(
+        self, target: Target, title: str, body: str, severity: str, txn: str | None = None
+    ) -> str | None:
         if target.id in self.down:
             return "connection refused"
         with self.lock:
@@ -180,6 +182,7 @@ def test_a_late_return_alerts_when_nobody_noticed_before(community: Community) -
     (row,) = outbox_rows(store)
     assert row["title_en"] == "Late return"
     assert row["body_en"] == (
+        "gate-1 · Bldg 7, unit 1, room 101 (household 2101) · 11-24 13:00\n"
         "Bldg 7, unit 1, room 101 (household 2101, group 5) came back at 13:00 via gate-1 "
         "after 3 h, over the 2 h limit."
     )
@@ -212,7 +215,7 @@ def test_each_target_gets_a_message_once_even_when_one_was_down(community: Commu
     assert chats.titles(b.id) == ["伪造通行证"]
     clock.advance(timedelta(hours=2))
     assert send_due(store, clock.now, deliver=chats, force=True).sent == []
-    assert outbox.counts(store) == {"pending": 0, "failed": 0, "sent": 1}
+    assert outbox.counts(store) == {"pending": 0, "failed": 0, "sent": 1, "withdrawn": 0}
 
 
 def test_back_off_grows_with_jitter_up_to_an_hour() -> None:
@@ -245,7 +248,9 @@ def test_two_senders_at_once_send_each_message_once(community: Community) -> Non
         gate.decide(forged_code(1203 + n), operator="t")
     chats = FakeChats()
 
-    def slow(target: Target, title: str, body: str, severity: str) -> str | None:
+    def slow(
+        target: Target, title: str, body: str, severity: str, txn: str | None = None
+    ) -> str | None:
         time.sleep(0.01)
         return chats(target, title, body, severity)
 

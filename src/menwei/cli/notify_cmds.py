@@ -11,6 +11,7 @@ import click
 
 from menwei.cli.common import emit_json, get_home, json_option, reports_errors
 from menwei.core.errors import MenweiError
+from menwei.core.text import Text
 
 if TYPE_CHECKING:
     from menwei.core.policy import Policy
@@ -64,41 +65,92 @@ def notify() -> None:
     "--group", help="A building group: its alerts and daily summary (default: community)."
 )
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option(
+    "--no-check",
+    is_flag=True,
+    help="Do not ask the chat server whether the room exists and the bot can join it.",
+)
 @json_option
 @reports_errors
-def notify_add(url: str, group: str | None, lang: str, as_json: bool) -> None:
+def notify_add(url: str, group: str | None, lang: str, no_check: bool, as_json: bool) -> None:
     """Add a target: an apprise URL such as tgram://TOKEN/CHAT_ID, matrixs://..., json://HOST/PATH.
 
     The URL holds the chat's secrets: it is kept in the gate database and shown masked.
+    A Matrix target is checked first: a misspelt room, a refused login or a room the bot
+    cannot join is refused (apprise would create a new room nobody reads).
     """
     from menwei.core.roster import find_group
-    from menwei.notify.targets import add_target, known_groups, masked
+    from menwei.notify.messages import failure_words
+    from menwei.notify.targets import (
+        REFUSED_PROBLEMS,
+        add_target,
+        check_url,
+        known_groups,
+        masked,
+        reachable,
+    )
 
     store = _open()
     group = find_group(store, group) if group else None  # unknown groups are refused
+    check_url(url)
+    problems: list[str] = []
+    if not no_check:
+        url, problems = reachable(url)
+    refused = [p for p in problems if p.partition(":")[0] in REFUSED_PROBLEMS]
+    if refused:
+        _refuse_target(url, refused, as_json)
     target, added = add_target(store, url, group=group, lang=lang, now=datetime.now(UTC))
     groups = known_groups(store)
-    warning = None
+    warnings = [failure_words(p) for p in problems]
     if group and groups and group not in groups:
-        warning = f"building group {group!r} is not in the roster (yet)"
+        warnings.append(
+            Text(
+                f"楼组 {group} 不在花名册中(暂时)",
+                f"building group {group!r} is not in the roster (yet)",
+            )
+        )
     if as_json:
         emit_json(
             {
+                "ok": True,
                 "id": target.id,
                 "url": masked(target.url),
                 "group": target.group,
                 "lang": target.lang,
                 "added": added,
-                "warning": warning,
+                "warning": "; ".join(w.en for w in warnings) or None,
+                "warnings": [w.as_dict() for w in warnings],
             }
         )
         return
     where = f"楼组 {target.group}" if target.group else "小区 / community"
     verb = "已添加 / added" if added else "已存在 / already there"
     click.echo(f"#{target.id} {verb}: {masked(target.url)} ({where}, {target.lang})")
-    if warning:
-        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    for w in warnings:
+        click.secho(f"注意:{w.zh}", fg="yellow", err=True)
+        click.secho(f"warning: {w.en}", fg="yellow", err=True)
     click.echo("Try it: menwei notify test " + str(target.id))
+
+
+def _refuse_target(url: str, problems: list[str], as_json: bool) -> None:
+    """A target that would swallow messages: say why, in both languages, and exit 1."""
+    from menwei.notify.messages import failure_words
+    from menwei.notify.targets import masked
+
+    words = [failure_words(p) for p in problems]
+    if as_json:
+        emit_json(
+            {
+                "ok": False,
+                "code": problems[0].partition(":")[0],
+                "message": words[0].en,
+                "message_zh": words[0].zh,
+                "url": masked(url),
+            }
+        )
+        sys.exit(1)
+    lines = [f"未添加:{w.zh}" for w in words] + [f"not added: {w.en}" for w in words]
+    raise MenweiError("\n".join(lines))
 
 
 @notify.command("list")
@@ -128,7 +180,8 @@ def notify_list(as_json: bool) -> None:
         click.echo(f"#{t.id}  {where:<8} {t.lang}  {masked(t.url)}")
     s = settings(store)
     click.echo(
-        f"daily summary: {s['summary_at'] or 'off'}; anomalies: {'on' if s['anomalies'] else 'off'}"
+        f"daily summary: {s['summary_at'] or 'off'}; anomalies: {'on' if s['anomalies'] else 'off'};"
+        f" escort calls: {'on' if s['escort'] else 'off'}"
     )
 
 
@@ -159,7 +212,7 @@ def notify_test(target: str | None, as_json: bool) -> None:
     """Send a test message now to TARGET (default: every target). Exits 1 if one failed."""
     from menwei.core.community import community_info
     from menwei.core.text import Text
-    from menwei.notify.messages import test_message
+    from menwei.notify.messages import failure_words, test_message
     from menwei.notify.sender import send_test
     from menwei.notify.targets import find_target, list_targets, masked
 
@@ -176,24 +229,37 @@ def notify_test(target: str | None, as_json: bool) -> None:
         emit_json(
             {
                 "ok": not failed,
-                "targets": [
-                    {
-                        "id": t.id,
-                        "url": masked(t.url),
-                        "ok": results[t.id] is None,
-                        "error": results[t.id],
-                    }
-                    for t in targets
-                ],
+                "targets": [_result(t.id, masked(t.url), results[t.id]) for t in targets],
             }
         )
     else:
         for t in targets:
             error = results[t.id]
-            mark = click.style("ok", fg="green") if error is None else click.style("失败", fg="red")
-            click.echo(f"#{t.id} {mark} {masked(t.url)}" + (f": {error}" if error else ""))
+            if error is None:
+                click.echo(f"#{t.id} {click.style('ok', fg='green')} {masked(t.url)}")
+                continue
+            words = failure_words(error)
+            click.echo(f"#{t.id} {click.style('失败', fg='red')} {masked(t.url)}")
+            click.echo(f"    {words.zh}")
+            click.echo(f"    {words.en}")
     if failed:
         sys.exit(1)
+
+
+def _result(target_id: int, url: str, error: str | None) -> dict[str, Any]:
+    from menwei.notify.messages import failure_words
+
+    if error is None:
+        return {"id": target_id, "url": url, "ok": True, "error": None}
+    words = failure_words(error)
+    return {
+        "id": target_id,
+        "url": url,
+        "ok": False,
+        "code": error.partition(":")[0],
+        "error": words.en,
+        "error_zh": words.zh,
+    }
 
 
 @notify.command("send")
@@ -224,9 +290,13 @@ def notify_send(force: bool, at_text: str | None, as_json: bool) -> None:
             f"新排队 {len(queued)},已发送 {len(report.sent)},失败 {len(report.failed)}"
             f" / queued {len(queued)}, sent {len(report.sent)}, failed {len(report.failed)}"
         )
-        for key, errors in report.errors.items():
-            for error in errors:
-                click.secho(f"  {key}: {error}", fg="red")
+        from menwei.notify.messages import failure_words
+
+        for target_id, why in report.causes.items():
+            words = failure_words(why)
+            n = report.waiting_for.get(target_id, 0)
+            click.secho(f"  目标 #{target_id}:{words.zh}({n} 条消息等待重试)", fg="red")
+            click.secho(f"  target #{target_id}: {words.en} ({n} message(s) wait)", fg="red")
         if report.no_target:
             click.echo(f"  {len(report.no_target)} message(s) have no target any more; kept.")
     if not report.ok:
@@ -240,6 +310,7 @@ def notify_send(force: bool, at_text: str | None, as_json: bool) -> None:
 def notify_status(show_sent: int, as_json: bool) -> None:
     """What waits in the outbox, what failed and why, per target."""
     from menwei.notify import outbox
+    from menwei.notify.messages import failure_words
     from menwei.notify.targets import settings
 
     store = _open()
@@ -283,7 +354,11 @@ def notify_status(show_sent: int, as_json: bool) -> None:
 
     click.echo(
         f"待发送 {counts['pending']} · 失败待重试 {counts['failed']} · 已发送 {counts['sent']}"
-        f" / waiting {counts['pending']}, failed {counts['failed']}, sent {counts['sent']}"
+        f" · 已撤回 {counts['withdrawn']}"
+    )
+    click.echo(
+        f"waiting {counts['pending']}, failed {counts['failed']}, sent {counts['sent']},"
+        f" withdrawn {counts['withdrawn']}"
     )
     for r in rows:
         state = "failed" if r.status == "failed" else "waiting"
@@ -292,12 +367,10 @@ def notify_status(show_sent: int, as_json: bool) -> None:
             f" tries {r.attempts}, next {local(r.next_attempt_at)}"
         )
         for d in per.get(r.id, []):
-            click.echo(
-                f"      target #{d.target_id}: {d.status}"
-                + (f" ({d.last_error})" if d.status != "sent" and d.last_error else "")
-            )
+            why = failure_words(d.last_error).zh if d.status != "sent" and d.last_error else ""
+            click.echo(f"      target #{d.target_id}: {d.status}" + (f"({why})" if why else ""))
         if r.last_error and not per.get(r.id):
-            click.echo(f"      {r.last_error}")
+            click.echo(f"      {failure_words(r.last_error).zh}")
     for r in sent:
         click.echo(f"  #{r.id} sent {local(r.sent_at)} {r.title.zh} [{r.key}]")
 
@@ -305,15 +378,22 @@ def notify_status(show_sent: int, as_json: bool) -> None:
 @notify.command("settings")
 @click.option("--summary-at", help="Time of day for the daily summaries, e.g. 21:00, or 'off'.")
 @click.option("--anomalies", type=click.Choice(["on", "off"]), help="Notify anomalies from sync.")
+@click.option(
+    "--escort",
+    type=click.Choice(["on", "off"]),
+    help="Registering a returning resident calls the building group's steward (红色管家).",
+)
 @json_option
 @reports_errors
-def notify_settings(summary_at: str | None, anomalies: str | None, as_json: bool) -> None:
+def notify_settings(
+    summary_at: str | None, anomalies: str | None, escort: str | None, as_json: bool
+) -> None:
     """Show or change when the daily summaries go out and whether anomalies notify.
 
     With several gates, turn the summary and anomalies on at one of them only.
     """
     from menwei.notify.due import parse_summary_time
-    from menwei.notify.targets import ANOMALIES_KEY, SUMMARY_AT_KEY, settings
+    from menwei.notify.targets import ANOMALIES_KEY, ESCORT_KEY, SUMMARY_AT_KEY, settings
 
     store = _open()
     if summary_at is not None:
@@ -327,12 +407,15 @@ def notify_settings(summary_at: str | None, anomalies: str | None, as_json: bool
             store.set_meta(SUMMARY_AT_KEY, f"{at:%H:%M}")
     if anomalies is not None:
         store.set_meta(ANOMALIES_KEY, anomalies)
+    if escort is not None:
+        store.set_meta(ESCORT_KEY, escort)
     s = settings(store)
     if as_json:
         emit_json(s)
         return
     click.echo(f"daily summary: {s['summary_at'] or 'off'}")
     click.echo(f"anomalies: {'on' if s['anomalies'] else 'off'}")
+    click.echo(f"escort calls: {'on' if s['escort'] else 'off'}")
 
 
 # --- report --------------------------------------------------------------------------------------

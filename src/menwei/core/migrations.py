@@ -281,3 +281,9 @@ def m100_roster_addresses(db: Database) -> None:
             "insert or ignore into household_addresses(address_key, household) values (?, ?)",
             [key, number],
         )
+# --- issue 13 ---
+@migrations()
+def m130_outbox_withdrawn(db: Database) -> None:
+    # An alert whose gate record was undone (annulled) before it was sent is withdrawn: kept for
+    # the record, never sent. One already sent is followed by a correction instead.
+    db.execute("alter table outbox add column withdrawn_at text")

@@ -15,10 +15,11 @@ The gate app calls it in the background; `menwei notify send` calls it before se
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from menwei.core.clock import iso, parse_iso
 from menwei.core.register import day_summary, movement_register
+from menwei.core.state import NOT_ANNULLED
 from menwei.core.store import Store
 from menwei.notify import messages
 from menwei.notify.hooks import GateContext, gate_context, household_of
@@ -142,9 +143,37 @@ def _summaries(store: Store, ctx: GateContext, now: datetime) -> list[Message]:
     for group, key in keys.items():
         if key not in done:
             register = movement_register(store, group, day, as_of=now)
-            result.append(messages.group_summary(register, key=key))
+            result.append(
+                messages.group_summary(
+                    register, key=key, escorts=escorts(store, ctx, day, now, group)
+                )
+            )
     if community_key not in done and has_targets(store.db, "community", None):
         result.append(
-            messages.community_summary(day_summary(store, day, as_of=now), key=community_key)
+            messages.community_summary(
+                day_summary(store, day, as_of=now),
+                key=community_key,
+                escorts=escorts(store, ctx, day, now, None),
+            )
         )
     return result
+
+
+def escorts(
+    store: Store, ctx: GateContext, day: date, now: datetime, group: str | None
+) -> tuple[int, int]:
+    """Returning residents registered on this policy day (each one an escort call), not undone:
+    (registrations, people), for one building group or the whole community."""
+    start = ctx.policy.day_start(day)
+    end = min(ctx.policy.day_start(day + timedelta(days=1)), now)
+    sql = (
+        "select count(*) as n, coalesce(sum(coalesce(e.headcount, 1)), 0) as people"
+        " from all_events e join households h on h.household = e.household"
+        f" where e.kind = 'register' and e.wall_time >= ? and e.wall_time < ? and {NOT_ANNULLED}"
+    )
+    params: list[object] = [iso(start), iso(end)]
+    if group is not None:
+        sql += " and h.building_group = ?"
+        params.append(group)
+    row = store.one(sql, params)
+    return (int(row["n"]), int(row["people"])) if row else (0, 0)

@@ -8,7 +8,7 @@ or neither. No network here, ever: the sender delivers later, so a scan never wa
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,9 +24,11 @@ from menwei.core.model import Household
 from menwei.core.policy import Policy
 from menwei.core.state import NOT_ANNULLED
 from menwei.core.store import Store
+from menwei.core.text import Text
 from menwei.notify import messages
 from menwei.notify.messages import ALERT_REASONS, Message
-from menwei.notify.outbox import has_targets, queue
+from menwei.notify.outbox import has_targets, queue, withdraw_for_event
+from menwei.notify.targets import ESCORT_KEY
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,16 @@ def queue_notifications(
     decision: Decision,
     event: Event,
 ) -> None:
-    """Queue the alert a decision calls for (a refused forged/revoked/foreign pass, an
-    override, a late return), if anybody is there to receive it."""
+    """Queue the message a decision calls for (an alert for a refused forged/revoked/foreign pass,
+    an override, a late return; an escort call for a returning resident registered at the gate),
+    if anybody is there to receive it. An undo withdraws what its event queued."""
     message: Message | None
-    if event.kind == "deny":
+    if event.kind == "annul":
+        _undo(db, decision, event)
+        return
+    if event.kind == "register":
+        message = _escort(db, decision, event)
+    elif event.kind == "deny":
         if event.reason not in ALERT_REASONS:
             return
         message = _refusal(db, decision, event)
@@ -165,3 +173,60 @@ def _late_return(db: sqlite_utils.Database, decision: Decision, event: Event) ->
         limit_minutes=int(limit.total_seconds() // 60) if limit else None,
         event_id=event.event_id,
     )
+
+
+def escort_on(db: sqlite_utils.Database) -> bool:
+    row = next(iter(db.query("select value from meta where key = ?", [ESCORT_KEY])), None)
+    return (row["value"] if row else "on") != "off"
+
+
+def _escort(db: sqlite_utils.Database, decision: Decision, event: Event) -> Message | None:
+    """A returning resident registered at the gate: call the building group's steward. To the
+    group's chat; to the community's when the group has none, so somebody still calls."""
+    if not escort_on(db):
+        return None
+    household = decision.household or household_of(db, event.household)
+    if household is None:
+        return None
+    ctx = gate_context(db)
+    message = messages.escort_call(
+        key=f"escort:{event.event_id}",
+        at=ctx.local(decision.at),
+        gate=ctx.gate_name,
+        operator=event.operator,
+        household=household,
+        headcount=event.headcount or decision.headcount or 1,
+        note=event.note,
+        event_id=event.event_id,
+    )
+    if not has_targets(db, "group", household.group):
+        message = replace(message, audience="community")
+    return message
+
+
+def _undo(db: sqlite_utils.Database, decision: Decision, event: Event) -> None:
+    """The undone event's messages are withdrawn; those a chat already has get a correction."""
+    if not event.ref:
+        return
+    reached = withdraw_for_event(db, event.ref, decision.at)
+    if not reached:
+        return
+    ctx = gate_context(db)
+    for row in reached:
+        # What the chat showed first: the topic and where, who, when.
+        said = Text(
+            f"{row.title.zh} · {row.body.zh.partition(chr(10))[0]}",
+            f"{row.title.en} · {row.body.en.partition(chr(10))[0]}",
+        )
+        correction = messages.withdrawal_notice(
+            said,
+            key=f"correction:{row.key}",
+            at=ctx.local(decision.at),
+            gate=ctx.gate_name,
+            operator=event.operator,
+            group=row.group,
+            audience=row.audience,  # type: ignore[arg-type]
+            event_id=event.event_id,
+        )
+        if has_targets(db, correction.audience, correction.group):
+            queue(db, correction, now=decision.at)

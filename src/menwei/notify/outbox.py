@@ -10,6 +10,8 @@ dropped: a message waits as long as it takes.
 
 Statuses: `pending` (not tried yet, or waiting for a target), `failed` (the last attempt failed
 for at least one target; it will be tried again at `next_attempt_at`), `sent` (every target has it).
+A message whose gate record was undone before any target had it is *withdrawn* (`withdrawn_at`):
+it is kept but never sent.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class OutboxRow:
     last_error: str | None
     sent_at: str | None
     leased_until: str | None = None
+    withdrawn_at: str | None = None
 
     def text(self, lang: str) -> tuple[str, str]:
         """(title, body) in the target's language."""
@@ -87,6 +90,7 @@ def _row(r: dict[str, Any]) -> OutboxRow:
         last_error=r["last_error"],
         sent_at=r["sent_at"],
         leased_until=r.get("leased_until"),
+        withdrawn_at=r.get("withdrawn_at"),
     )
 
 
@@ -153,7 +157,10 @@ def due(store: Store, now: datetime, *, force: bool = False, limit: int = 100) -
     """Messages not yet sent whose time has come (with `force`, also those still backing off),
     oldest first; never one another sender holds."""
     stamp = iso(now)
-    sql = "select * from outbox where status != 'sent' and (leased_until is null or leased_until <= ?)"
+    sql = (
+        "select * from outbox where status != 'sent' and withdrawn_at is null"
+        " and (leased_until is null or leased_until <= ?)"
+    )
     params: list[Any] = [stamp]
     if not force:
         sql += " and next_attempt_at <= ?"
@@ -167,7 +174,7 @@ def claim(store: Store, row: OutboxRow, now: datetime) -> OutboxRow | None:
     with store.write() as db:
         cursor = db.execute(
             "update outbox set leased_until = ?, attempts = attempts + 1"
-            " where id = ? and status != 'sent' and attempts = ?"
+            " where id = ? and status != 'sent' and attempts = ? and withdrawn_at is null"
             " and (leased_until is null or leased_until <= ?)",
             [iso(now + LEASE), row.id, row.attempts, iso(now)],
         )
@@ -285,10 +292,13 @@ def deliveries(store: Store, outbox_ids: Sequence[int]) -> dict[int, list[Delive
 
 def counts(store: Store) -> dict[str, int]:
     found = {
-        r["status"]: int(r["n"])
-        for r in store.query("select status, count(*) as n from outbox group by status")
+        r["s"]: int(r["n"])
+        for r in store.query(
+            "select case when withdrawn_at is not null and status != 'sent' then 'withdrawn'"
+            " else status end as s, count(*) as n from outbox group by s"
+        )
     }
-    return {s: found.get(s, 0) for s in ("pending", "failed", "sent")}
+    return {s: found.get(s, 0) for s in ("pending", "failed", "sent", "withdrawn")}
 
 
 def waiting(store: Store, *, limit: int = 200) -> list[OutboxRow]:
@@ -296,7 +306,8 @@ def waiting(store: Store, *, limit: int = 200) -> list[OutboxRow]:
     return [
         _row(r)
         for r in store.query(
-            f"select * from outbox where status != 'sent' order by id limit {int(limit)}"
+            "select * from outbox where status != 'sent' and withdrawn_at is null"
+            f" order by id limit {int(limit)}"
         )
     ]
 
@@ -308,3 +319,37 @@ def recent_sent(store: Store, *, limit: int = 20) -> list[OutboxRow]:
             f"select * from outbox where status = 'sent' order by id desc limit {int(limit)}"
         )
     ]
+
+
+# --- undo ----------------------------------------------------------------------------------------
+
+
+def withdraw_for_event(db: Database, event_id: str, now: datetime) -> list[OutboxRow]:
+    """Inside the undo's transaction: withdraw the messages this gate event queued. Those that
+    no target has yet are simply never sent; the ones returned had reached a target already (or
+    were being sent at this moment) and call for a correction."""
+    stamp = iso(now)
+    rows = [
+        _row(r)
+        for r in db.query(
+            "select * from outbox where event_id = ? and withdrawn_at is null"
+            " and topic != 'correction' order by id",
+            [event_id],
+        )
+    ]
+    reached = []
+    for row in rows:
+        any_sent = next(
+            iter(
+                db.query(
+                    "select exists(select 1 from notify_deliveries where outbox_id = ?"
+                    " and status = 'sent') as x",
+                    [row.id],
+                )
+            )
+        )["x"]
+        in_flight = row.leased_until is not None and row.leased_until > stamp
+        db.execute("update outbox set withdrawn_at = ? where id = ?", [stamp, row.id])
+        if any_sent or row.status == "sent" or in_flight:
+            reached.append(row)
+    return reached

@@ -21,6 +21,8 @@ LANGS = ("zh", "en")
 # Settings in the `meta` table (the policy file is for gate decisions only).
 SUMMARY_AT_KEY = "notify_summary_at"
 ANOMALIES_KEY = "notify_anomalies"
+# Whether registering a returning resident calls the building group's steward (on by default).
+ESCORT_KEY = "notify_escort"
 
 
 class TargetError(MenweiError):
@@ -62,6 +64,24 @@ def _readable(private: str, original: str) -> str:
             value = "****"
         parts.append(f"{name}={value}" if eq else name)
     return base + ("?" + "&".join(parts) if parts else "")
+
+
+def reachable(url: str) -> tuple[str, list[str]]:
+    """Ask a chat target's server, where menwei can, whether it will reach a reader: the URL to
+    keep (a Matrix room id of room version 12 gets `hsreq=no`) and the problems found
+    (`code: detail`, words in `messages.failure_words`). Other targets are not asked."""
+    from menwei.notify import matrix
+
+    url = url.strip()
+    if not matrix.is_matrix(url):
+        return url, []
+    url = matrix.with_hsreq_off(url)
+    return url, [str(p) for p in matrix.probe(url).problems]
+
+
+# A target with one of these problems would swallow messages: it is refused (an unreachable
+# server may only be down for now, so it is added with a warning).
+REFUSED_PROBLEMS = ("login_refused", "unknown_room", "cannot_join", "no_room")
 
 
 def masked(url: str) -> str:
@@ -145,4 +165,5 @@ def settings(store: Store) -> dict[str, Any]:
     return {
         "summary_at": store.meta(SUMMARY_AT_KEY) or None,
         "anomalies": (store.meta(ANOMALIES_KEY) or "on") == "on",
+        "escort": (store.meta(ESCORT_KEY) or "on") == "on",
     }

@@ -1,8 +1,9 @@
 """The gate app's background sender: a thread with its own database connection.
 
 It collects what time has made due (overdue returns, anomalies, the daily summary) and sends
-the outbox, every `interval` seconds or at once after `wake()` (call it after a decision that
-may have queued an alert). A scan never waits for it: the gate's transaction only inserts a row,
+the outbox, every `interval` seconds, at once after `wake()`, and within `poll` seconds of a
+decision queueing a message (a cheap look at the outbox: an escort call should not wait for the
+next round while the resident waits at the gate). A scan never waits for it: the gate's transaction only inserts a row,
 and this thread writes only in short transactions, never across a network call.
 """
 
@@ -13,7 +14,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from menwei.core.clock import Clock, SystemClock
+from menwei.core.clock import Clock, SystemClock, iso
 from menwei.core.home import Home
 from menwei.core.store import Store
 from menwei.notify.due import collect_due
@@ -30,12 +31,14 @@ class OutboxWorker:
         home: Home,
         *,
         interval: float = 30.0,
+        poll: float = 2.0,
         clock: Clock | None = None,
         deliver: Deliver | None = None,
         on_report: Callable[[SendReport], None] | None = None,
     ) -> None:
         self.home = home
         self.interval = interval
+        self.poll = poll
         self.clock: Clock = clock or SystemClock()
         self.deliver = deliver
         self.on_report = on_report
@@ -92,7 +95,7 @@ class OutboxWorker:
                 with self._cond:
                     self._served = covers
                     self._cond.notify_all()
-                self._wake.wait(self.interval)
+                self._idle(store)
         except Exception as exc:  # the gate goes on without notifications; say why
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.exception("notification sender stopped")
@@ -102,6 +105,20 @@ class OutboxWorker:
                 self._cond.notify_all()
             if store is not None:
                 store.close()
+
+    def _idle(self, store: Store) -> None:
+        """Wait for the next round: the interval, a wake-up, or a fresh message in the outbox."""
+        waited = 0.0
+        while waited < self.interval and not self._stop.is_set():
+            step = min(self.poll, self.interval - waited)
+            if self._wake.wait(step):
+                return
+            waited += step
+            try:
+                if fresh_messages(store, self._now()):
+                    return
+            except Exception:  # a locked database: look again at the next step
+                continue
 
     def _round(self, store: Store) -> None:
         try:
@@ -116,6 +133,16 @@ class OutboxWorker:
         self.last_report = report
         if self.on_report is not None:
             self.on_report(report)
+
+
+def fresh_messages(store: Store, now: datetime) -> bool:
+    """Whether a message waits that was never tried yet (not one backing off after a failure)."""
+    row = store.one(
+        "select exists(select 1 from outbox where status = 'pending' and attempts = 0"
+        " and withdrawn_at is null and next_attempt_at <= ?) as x",
+        [iso(now)],
+    )
+    return bool(row and row["x"])
 
 
 def start_background_sender(home: Home, *, interval: float = 30.0) -> OutboxWorker:
