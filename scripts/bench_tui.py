@@ -61,9 +61,9 @@ def make_home(root: Path, households: int) -> list[str]:
 
 def child(home: str, codes_file: str, scans: int, started: float) -> None:
     """Runs in a fresh process: open the app headless, scan, report as JSON."""
-    from menwei.app import make_app
     from menwei.core.home import Home
-    from menwei.screens.messages import CodeScanned
+    from menwei.gateapp.app import make_app
+    from menwei.gateapp.messages import CodeScanned
 
     codes = json.loads(Path(codes_file).read_text())[:scans]
     app = make_app(Home(Path(home)), camera="none", operator="bench")

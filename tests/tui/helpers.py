@@ -13,8 +13,8 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from menwei.app import GateApp, make_app
 from menwei.core import base45, passes
+from menwei.gateapp.app import GateApp, make_app
 from menwei.screens.scan import ScanScreen
 
 # Longer than the key gate's hold time: a lone key is then handed on as a shortcut.

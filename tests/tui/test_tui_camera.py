@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from menwei.app import GateApp
-from menwei.camera import CameraFeed, SimulatedCamera, build_feed
 from menwei.core.printing import PrintedPass, print_passes
+from menwei.gateapp.app import GateApp
+from menwei.gateapp.camera import CameraFeed, SimulatedCamera, build_feed
 from menwei.screens.dialogs import PresentScreen
 from menwei.screens.widgets import StatusBar
 from tests.conftest import Community

@@ -8,11 +8,11 @@ import pytest
 from textual.widgets import DataTable, Input, OptionList, Static
 
 from menwei.core.policy import Policy
+from menwei.gateapp.feed import FeedStatus
+from menwei.gateapp.messages import CameraChanged, CodeScanned
 from menwei.screens.board import BoardScreen
 from menwei.screens.dialogs import LookupScreen, OverrideScreen, UndoScreen
-from menwei.screens.feed import FeedStatus
 from menwei.screens.log import LogScreen
-from menwei.screens.messages import CameraChanged, CodeScanned
 from menwei.screens.shift import HandoverScreen, SignInScreen
 from menwei.screens.widgets import KeyBar, StatusBar
 from tests.conftest import Community

@@ -28,8 +28,8 @@ from menwei.cli.common import get_home, reports_errors
 @reports_errors
 def gate(camera: str, lang: str) -> None:
     """Open the gate app: sign in, scan passes, see who is out, hand over the shift."""
-    from menwei.app import make_app
-    from menwei.background import Background
+    from menwei.gateapp.app import make_app
+    from menwei.gateapp.background import Background
 
     home = get_home()
     background = Background(home)

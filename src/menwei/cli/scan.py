@@ -95,12 +95,12 @@ def scan(
     object saying where the code came from). Camera reports and the closing summary go to
     standard error. Stops at the end of a file, or on Ctrl-C.
     """
+    from menwei.gateapp.wiring import open_gate
     from menwei.scanner.debounce import Debouncer
     from menwei.scanner.decoders import DEFAULT_CASCADE
     from menwei.scanner.manual import ManualEntryError
     from menwei.scanner.pipeline import CameraPipeline, LineSource, submit
     from menwei.scanner.sources import CameraSource
-    from menwei.wiring import open_gate
 
     gate = open_gate(get_home())
     for warning in gate.warnings:

@@ -9,8 +9,8 @@ from textual.containers import Container
 from textual.widgets import DataTable, Static
 
 from menwei.core.text import duration, group_label
+from menwei.gateapp.session import Session
 from menwei.screens.base import GateScreen
-from menwei.screens.session import Session
 from menwei.screens.widgets import KeyBar, StatusBar
 
 REFRESH_S = 5.0

@@ -18,9 +18,9 @@ from menwei.core.clock import parse_iso
 from menwei.core.eventlog import Event
 from menwei.core.gate import REASON_WORDS
 from menwei.core.policy import OVERRIDE_REASONS
+from menwei.gateapp.feed import Presenter
+from menwei.gateapp.session import Session
 from menwei.screens.base import GateModal
-from menwei.screens.feed import Presenter
-from menwei.screens.session import Session
 from menwei.screens.widgets import KeyBar
 
 

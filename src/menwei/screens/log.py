@@ -17,8 +17,8 @@ from menwei.core.eventlog import ChainReport, Event
 from menwei.core.gate import REASON_WORDS
 from menwei.core.policy import OVERRIDE_REASONS
 from menwei.core.shift import today_start
+from menwei.gateapp.session import Session
 from menwei.screens.base import GateScreen
-from menwei.screens.session import Session
 from menwei.screens.widgets import KeyBar, StatusBar
 
 LIMIT = 500

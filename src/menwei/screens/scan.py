@@ -17,9 +17,9 @@ from menwei.core.clock import parse_iso
 from menwei.core.decision import Decision
 from menwei.core.eventlog import Event
 from menwei.core.gate import REASON_WORDS
+from menwei.gateapp.desk import DeskError
+from menwei.gateapp.session import Session
 from menwei.screens.base import GateScreen
-from menwei.screens.desk import DeskError
-from menwei.screens.session import Session
 from menwei.screens.verdict import VerdictPanel
 from menwei.screens.widgets import KeyBar, StatusBar
 

@@ -13,10 +13,10 @@ from textual.containers import Vertical
 from textual.widgets import Input, Static
 
 from menwei.core.shift import shift_summary
+from menwei.gateapp.desk import DeskError
+from menwei.gateapp.i18n import desk_error
+from menwei.gateapp.session import Session
 from menwei.screens.base import GateModal
-from menwei.screens.desk import DeskError
-from menwei.screens.i18n import desk_error
-from menwei.screens.session import Session
 from menwei.screens.widgets import KeyBar
 
 OVERDUE_SHOWN = 5

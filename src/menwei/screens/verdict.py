@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Digits, Static
 
 from menwei.core.decision import Decision
-from menwei.screens.session import Session
+from menwei.gateapp.session import Session
 
 VERDICT_CLASSES = ("-idle", "-green", "-amber", "-red")
 

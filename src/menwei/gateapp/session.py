@@ -8,9 +8,9 @@ from datetime import datetime
 from menwei.core.eventlog import ChainReport
 from menwei.core.gate import GateService
 from menwei.core.text import Text
-from menwei.screens.desk import Desk
-from menwei.screens.feed import FeedStatus, Presenter
-from menwei.screens.i18n import tr
+from menwei.gateapp.desk import Desk
+from menwei.gateapp.feed import FeedStatus, Presenter
+from menwei.gateapp.i18n import tr
 
 # Seconds a verdict stays on screen before the panel clears.
 VERDICT_SECONDS = 10.0

@@ -24,17 +24,17 @@ from menwei.core.clock import Clock
 from menwei.core.gate import GateService
 from menwei.core.home import Home
 from menwei.core.shift import verify_home_log
+from menwei.gateapp.desk import Desk
+from menwei.gateapp.feed import CodeFeed, FeedStatus, Presenter
+from menwei.gateapp.i18n import tr
+from menwei.gateapp.keygate import PASS_PREFIX, KeyGate
+from menwei.gateapp.messages import CameraChanged, CodeScanned
+from menwei.gateapp.session import VERDICT_SECONDS, Session
 from menwei.screens.base import GateModal, GateScreen
 from menwei.screens.board import BoardScreen
-from menwei.screens.desk import Desk
 from menwei.screens.dialogs import HelpScreen
-from menwei.screens.feed import CodeFeed, FeedStatus, Presenter
-from menwei.screens.i18n import tr
-from menwei.screens.keygate import PASS_PREFIX, KeyGate
 from menwei.screens.log import LogScreen
-from menwei.screens.messages import CameraChanged, CodeScanned
 from menwei.screens.scan import ScanScreen
-from menwei.screens.session import VERDICT_SECONDS, Session
 from menwei.screens.shift import HandoverScreen, SignInScreen
 from menwei.screens.widgets import StatusBar
 
@@ -212,11 +212,11 @@ def make_app(
     kiosks); `sync_status(lang)` returns a short text for the status bar's sync slot.
     """
     if gate is None:
-        from menwei.wiring import open_gate
+        from menwei.gateapp.wiring import open_gate
 
         gate = open_gate(home, clock=clock)
     if isinstance(camera, str):
-        from menwei.camera import build_feed
+        from menwei.gateapp.camera import build_feed
 
         feed = build_feed(camera, home)
     else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from menwei.screens.desk import DeskError
+    from menwei.gateapp.desk import DeskError
 
 LANGS = ("zh", "en")
 
