@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from menwei.core.clock import SystemClock, iso
 from menwei.core.errors import MenweiError
-from menwei.core.gate import hash_pin
+from menwei.core.shift import hash_pin
 from menwei.core.store import Store
 
 LISTED_ONLY_KEY = "operators_listed_only"
