@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "menwei.cli.scan:doctor",
     # the gate app
     "gate": "menwei.cli.gate_app:gate",
+    "operators": "menwei.cli.operators:operators",
     # sync
     "server": "menwei.cli.sync_cmds:server",
     "enroll": "menwei.cli.sync_cmds:enroll",

@@ -88,7 +88,7 @@ def render(text: str, rows: int, gap: int = 2) -> tuple[str, ...] | None:
             columns.extend([[False] * height] * max(2, size // 3))
             continue
         left, _, right, _ = font.getbbox(c)
-        width = max(1, right - left)
+        width = max(1, round(right - left))
         image = Image.new("L", (width, height), 0)
         ImageDraw.Draw(image).text((-left, -top), c, font=font, fill=255)
         if c.isascii() and c.isalpha() and width > 3:

@@ -186,11 +186,9 @@ class Desk:
         """
         who = self._who()
         text = normalise(text)
-        now = self._mono()
-        self._forget_old(now)
-        seen = self._seen.get(text)
-        if seen is not None:
-            return Repeat(seen[1], int(now - seen[0]))
+        repeat = self.repeat_of(text)
+        if repeat is not None:
+            return repeat
         pending = self.pending
         if pending is not None and pending.text == text:
             return pending
@@ -228,6 +226,14 @@ class Desk:
         self._remember(text, decision)
         self._show(Shown(decision, text, source))
         return decision
+
+    def repeat_of(self, text: str) -> Repeat | None:
+        """The first decision, when `text` is the same presentation as a pass read lately."""
+        text = normalise(text)
+        now = self._mono()
+        self._forget_old(now)
+        seen = self._seen.get(text)
+        return Repeat(seen[1], int(now - seen[0])) if seen is not None else None
 
     def _headcount_for(self, preview: Decision, chosen: int) -> int:
         """The headcount to record: a return defaults to its exit's; never more than live there."""
