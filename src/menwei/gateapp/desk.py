@@ -412,6 +412,7 @@ class Desk:
         if not 1 <= count <= MAX_HEADCOUNT:
             raise DeskError("error.headcount", max=MAX_HEADCOUNT)
         self.clear()
+        self._seen.clear()  # the volunteer set up the next scan: it is a new presentation
         self.next_headcount = count
         self.headcount_chosen = count != 1
         return None
@@ -441,6 +442,7 @@ class Desk:
             if self.amendable():
                 return self._redo(shown, direction=other, headcount=d.headcount)
         self.clear()
+        self._seen.clear()  # the volunteer set up the next scan: it is a new presentation
         self.next_direction = DIRECTION_CYCLE[self.next_direction]
         return None
 

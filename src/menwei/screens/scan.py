@@ -136,7 +136,11 @@ class ScanScreen(GateScreen):
             return None
         if isinstance(outcome, Repeat):
             self.shown_at = self.session.mono()
-            self.panel.show(outcome.decision, self.remaining(), repeat_seconds=outcome.seconds)
+            self.panel.show(
+                outcome.decision,
+                self.remaining(look_of(outcome.decision)),
+                repeat_seconds=outcome.seconds,
+            )
             self.call_after_refresh(self._rendered, seen_at)
         elif isinstance(outcome, Pending):
             self.ask(outcome)
@@ -153,7 +157,7 @@ class ScanScreen(GateScreen):
 
     def present_decision(self, decision: Decision, seen_at: float | None = None) -> None:
         self.shown_at = self.session.mono()
-        self.panel.show(decision, self.remaining())
+        self.panel.show(decision, self.remaining(look_of(decision)))
         self.sound(look_of(decision), decision.direction)
         self.refresh_next()
         # The verdict goes to the screen first; the lines below it follow in the next frame.
@@ -196,8 +200,8 @@ class ScanScreen(GateScreen):
             return "ask"
         return look_of(state.decision) if state.decision is not None else None
 
-    def remaining(self) -> int | None:
-        look = self._look()
+    def remaining(self, look: str | None = None) -> int | None:
+        look = look or self._look()
         if look is None or self.shown_at is None:
             return None
         hold = self.session.verdict_seconds * HOLD_FACTOR.get(look, 1.0)

@@ -188,7 +188,8 @@ class VerdictPanel(Vertical):
         self._look(look)
         words = s.t("look.grey") if look == "grey" else s.w(d.title)
         self._big(words, look)
-        reason = s.w(d.message)
+        # The word again in plain text (for a terminal without the font, and for tmux captures).
+        reason = f"{spaced(words)}  ·  {s.w(d.message)}"
         if self.shown.repeat_seconds is not None:
             reason = s.t("repeat.title", seconds=self.shown.repeat_seconds) + "\n" + reason
         self._set("verdict-reason", reason)
@@ -207,9 +208,10 @@ class VerdictPanel(Vertical):
                 if minutes
                 else s.t("ask.ago_s", seconds=seconds)
             )
-            self._set("verdict-reason", s.t("ask.quick_return", ago=ago))
+            why = s.t("ask.quick_return", ago=ago)
         else:
-            self._set("verdict-reason", s.t("ask.manual"))
+            why = s.t("ask.manual")
+        self._set("verdict-reason", f"{spaced(s.t('ask.title'))}  ·  {why}")
         self._set("verdict-facts", self._facts(d, preview=True))
         state = ""
         if d.household_number is not None and d.kind != "deny":
