@@ -190,6 +190,7 @@ class Sound:
         if cue not in self._files:
             folder = self._folder or Path(tempfile.mkdtemp(prefix="menwei-sound-"))
             self._folder = folder
+            folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{cue}.wav"
             path.write_bytes(render_cue(cue))
             self._files[cue] = path
