@@ -89,22 +89,25 @@ class GateApp(App[None]):
             self.push_screen(SignInScreen(self.session), self._signed_in)
         if self.feed is not None:
             self._run_camera(self.feed)
-        self._warm_words()
         self.call_after_refresh(self._mark_ready)
 
     @work(thread=True, exclusive=True, group="warm", exit_on_error=False)
     def _warm_words(self) -> None:
         """Draw the verdict words once, off the UI thread, so no scan waits for the font."""
         from menwei.core.decision import TITLES
-        from menwei.gateapp.bigtext import warm
+        from menwei.gateapp.bigtext import banner
 
-        words = [t.get(lang) for t in TITLES.values() for lang in ("zh", "en")]
-        words += [tr(lang, k) for k in ("look.grey", "ask.title") for lang in ("zh", "en")]
         width = max(40, self.size.width - 4)
-        warm(words, width, 6)
+        langs = (self.session.lang, "en" if self.session.lang == "zh" else "zh")
+        for lang in langs:
+            pairs = [(t.get(lang), v) for (v, _), t in TITLES.items()]
+            pairs += [(tr(lang, "look.grey"), "grey"), (tr(lang, "ask.title"), "amber")]
+            for words, look in pairs:
+                banner(words, look, width, self.scan_screen.panel.big_rows)
 
     def _mark_ready(self) -> None:
         self.ready_at = time.monotonic()
+        self._warm_words()
 
     def _signed_in(self, name: str | None) -> None:
         self.relabel_all()

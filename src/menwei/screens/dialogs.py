@@ -194,7 +194,7 @@ class LookupScreen(GateModal[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static("", id="lookup-title", classes="dialog-title", markup=False)
-            yield Input(id="lookup-query", max_length=40)
+            yield Input(id="lookup-query", max_length=40, select_on_focus=False)
             yield OptionList(id="lookup-results")
             yield Static("", id="lookup-message", markup=False)
             yield KeyBar(
