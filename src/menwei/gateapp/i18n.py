@@ -435,8 +435,8 @@ EN: dict[str, str] = {
     "error.nothing_to_undo": "Nothing to undo (only a trip recorded in the last 2 minutes).",
     # --- issue 9 ---
     "idle.camera_or_scanner": "Hold the pass's QR code to the camera, or scan it",
-    "look.grey": "NOT A PASS",
-    "ask.title": "CONFIRM",
+    "look.grey": "Not a pass",
+    "ask.title": "Confirm",
     "ask.ago_min": "{minutes} min {seconds} s",
     "ask.ago_s": "{seconds} s",
     "ask.quick_return": "Went out only {ago} ago: are they really back?",
@@ -466,7 +466,7 @@ EN: dict[str, str] = {
     "key.lane": "Lane",
     "quit.title": "Quit the gate app?",
     "quit.what": "{name} is on duty.\nF8 hand over first · F2 end the shift and quit · Ctrl+Q just close (no handover)",
-    "notsaved.title": "NOT SAVED",
+    "notsaved.title": "Not saved",
     "notsaved.what": (
         "This was NOT recorded (disk full, read-only file, or another program holds the log).\n"
         "Write this household down on paper and tell the committee. The app keeps running; "

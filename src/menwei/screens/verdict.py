@@ -24,7 +24,10 @@ from menwei.gateapp.session import Session
 LOOKS = ("idle", "green", "amber", "red", "grey", "undone", "ask")
 SHAPE_OF = {"green": "✔", "amber": "!", "red": "✖", "grey": "?", "undone": "↺", "ask": "?"}
 BIG_ROWS_TALL = 8
-BIG_ROWS = 6
+BIG_ROWS = 7
+# A title too wide to draw large on 80 columns, and the word drawn instead (the reason line
+# under it still says the whole title).
+SHORT_WORDS = {"Welcome home": "Welcome"}
 
 
 def spaced(words: str) -> str:
@@ -71,7 +74,7 @@ class VerdictPanel(Vertical):
     VerdictPanel #verdict-reason { width: 1fr; height: auto; text-style: bold; margin-top: 1; }
     VerdictPanel #verdict-facts { width: 1fr; height: auto; text-style: bold; }
     VerdictPanel #verdict-rule { width: 1fr; height: auto; }
-    VerdictPanel #verdict-hint { width: 1fr; height: auto; margin-top: 1; }
+    VerdictPanel #verdict-hint { width: 1fr; height: auto; dock: bottom; }
     VerdictPanel.-red #verdict-hint, VerdictPanel.-grey #verdict-hint,
     VerdictPanel.-undone #verdict-hint { color: #ffffff; }
     """
@@ -187,7 +190,7 @@ class VerdictPanel(Vertical):
         look = look_of(d)
         self._look(look)
         words = s.t("look.grey") if look == "grey" else s.w(d.title)
-        self._big(words, look)
+        self._big(SHORT_WORDS.get(words, words), look)
         # The word again in plain text (for a terminal without the font, and for tmux captures).
         reason = f"{spaced(words)}  ·  {s.w(d.message)}"
         if self.shown.repeat_seconds is not None:
