@@ -248,6 +248,9 @@ ZH: dict[str, str] = {
     "error.not_listed": "{name} 不在居委会的值班名单上,请联系居委会。",
     "error.nothing_pending": "没有等待确认的记录。",
     "error.override_too_late": "这次拒绝已超过特批时限,请重新扫码。",
+    "board.next_today": "今天 {time}(还有{wait})",
+    "board.next_tomorrow": "明天 {time}",
+    "board.next_later": "{date} {time}",
 }
 
 EN: dict[str, str] = {
@@ -479,6 +482,9 @@ EN: dict[str, str] = {
     "error.not_listed": "{name} is not on the committee's list of volunteers: call the committee.",
     "error.nothing_pending": "Nothing waits for confirmation.",
     "error.override_too_late": "That refusal is past the override time: scan the pass again.",
+    "board.next_today": "today {time} (in {wait})",
+    "board.next_tomorrow": "tomorrow {time}",
+    "board.next_later": "{date} {time}",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"zh": ZH, "en": EN}
