@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import time
 import wave
@@ -18,7 +19,7 @@ from menwei.cli import cli
 from menwei.core.operators import is_listed, listed_only
 from menwei.gateapp import bigtext
 from menwei.gateapp.lock import AppAlreadyRunning, HomeLock
-from menwei.gateapp.sound import CUES, Sound, SoundReport, probe, render_cue, rms
+from menwei.gateapp.sound import CUES, Sound, SoundReport, probe, render_cue, rms, speak_to_wav
 from tests.conftest import Community
 
 
@@ -151,3 +152,24 @@ def test_operators_add_list_remove_and_only_listed(community: Community) -> None
     assert not is_listed(community.store, "李师傅") and listed_only(community.store)
     missing = runner.invoke(cli, ["operators", "remove", "李师傅"])
     assert missing.exit_code == 1 and "不在名单上" in missing.output
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_the_verdict_is_spoken_in_mandarin_through_the_player(tmp_path: Path) -> None:
+    for words in ("放行", "欢迎回家", "请核实", "禁止通行"):
+        wav = speak_to_wav(words)
+        assert wav is not None and rms(wav) > 300, words
+    player = _fake_player(tmp_path)
+    sound = Sound(report=SoundReport(str(player), "espeak-ng", True), folder=tmp_path / "cues")
+    try:
+        sound.cue("green", "entry")
+        deadline = time.monotonic() + 10
+        heard: list[Path] = []
+        while time.monotonic() < deadline and len(heard) < 2:
+            heard = sorted((tmp_path / "heard").glob("*.wav"))
+            time.sleep(0.05)
+    finally:
+        sound.stop()
+    assert len(heard) == 2  # the cue, then 欢迎回家
+    assert heard[0].read_bytes() == render_cue("green")
+    assert heard[1].read_bytes() == speak_to_wav("欢迎回家")

@@ -1,8 +1,9 @@
 """The verdict's sound: a short cue through the laptop's speakers, and the verdict spoken.
 
 Many terminals mute the bell, so the cues are real audio: small WAV files made here (no sound
-files to ship), played by whatever the laptop has (`paplay`, `pw-play` or `aplay`), and the
-verdict spoken in Mandarin by espeak-ng where it is installed. Everything runs on one background
+files to ship), played by whatever the laptop has (`paplay`, `pw-play` or `aplay`, when it has a
+sound server or card), and the verdict spoken in Mandarin: espeak-ng renders it to WAV once and
+the same player plays it. Everything runs on one background
 thread fed by a queue: a scan never waits for a speaker, and a cue that is already stale (a newer
 verdict came) is dropped rather than played late.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import os
 import queue
 import shutil
 import struct
@@ -98,23 +100,31 @@ def rms(wav: bytes) -> float:
 class SoundReport:
     """What sound this laptop can make, for `menwei doctor` and the help screen."""
 
-    player: str | None  # the program that plays the cues, if any
+    player: str | None  # the program that plays the cues, if it has somewhere to play them
     speaker: str | None  # the speech engine, if any
     mandarin: bool  # the speech engine has a Mandarin voice
+    found: tuple[str, ...] = ()  # players installed (whether or not they have an output)
 
     def lines(self) -> list[str]:
         out = []
         if self.player:
             out.append(f"sound cues: yes, played with {self.player}")
+        elif self.found:
+            out.append(
+                f"sound cues: no audio output ({', '.join(self.found)} found no sound card or "
+                "sound server); the terminal bell rings instead"
+            )
         else:
             out.append(
                 "sound cues: no audio player found (install pulseaudio-utils or alsa-utils); "
                 "the terminal bell rings instead"
             )
-        if self.speaker and self.mandarin:
+        if self.speaker and self.mandarin and self.player:
             out.append(f"spoken verdicts: yes, Mandarin with {self.speaker}")
+        elif self.speaker and self.mandarin:
+            out.append(f"spoken verdicts: no audio output ({self.speaker} has Mandarin)")
         elif self.speaker:
-            out.append(f"spoken verdicts: {self.speaker} has no Mandarin voice (cmn)")
+            out.append(f"spoken verdicts: no, {self.speaker} has no Mandarin voice (cmn)")
         else:
             out.append("spoken verdicts: no speech engine (install espeak-ng for Mandarin)")
         return out
@@ -130,14 +140,42 @@ def _has_mandarin(speaker: str) -> bool:
     return any(tag in done.stdout for tag in ("cmn", "zh"))
 
 
+def _has_output(player: str) -> bool:
+    """Whether `player` has somewhere to play: a sound server, or (ALSA) a sound card."""
+    if player == "aplay":
+        try:
+            cards = Path("/proc/asound/cards").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+        return bool(cards.strip()) and "no soundcards" not in cards
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    servers = [Path(runtime) / "pulse" / "native", Path(runtime) / "pipewire-0"] if runtime else []
+    return bool(os.environ.get("PULSE_SERVER")) or any(p.exists() for p in servers)
+
+
 def probe(
     players: Sequence[str] = PLAYERS, speakers: Sequence[str] = SPEAKERS, *, voices: bool = True
 ) -> SoundReport:
-    """Which player and speech engine are installed (nothing is played)."""
-    player = next((p for p in players if shutil.which(p)), None)
+    """Which player (with an output) and speech engine are installed; nothing is played."""
+    found = tuple(p for p in players if shutil.which(p))
+    player = next((p for p in found if _has_output(p)), None)
     speaker = next((s for s in speakers if shutil.which(s)), None)
     mandarin = bool(speaker) and (not voices or _has_mandarin(speaker or ""))
-    return SoundReport(player, speaker, mandarin)
+    return SoundReport(player, speaker, mandarin, found)
+
+
+def speak_to_wav(words: str, speaker: str = "espeak-ng") -> bytes | None:
+    """The words spoken in Mandarin as WAV bytes (None when the engine cannot)."""
+    try:
+        done = subprocess.run(
+            [speaker, "-v", "cmn", "-s", "150", "--stdout", words],
+            capture_output=True,
+            timeout=PLAY_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 and done.stdout[:4] == b"RIFF" else None
 
 
 class Sound:
@@ -177,7 +215,8 @@ class Sound:
             self._thread = None
 
     def _speaks(self) -> bool:
-        return self.speech_on and self.report.speaker is not None
+        """Speech goes through the same player (espeak-ng renders, the player plays)."""
+        return self.speech_on and self.report.speaker is not None and self.report.player is not None
 
     def cue(self, cue: str, direction: str | None = None) -> None:
         """Queue the cue for `cue` (green, amber, red, grey, undone) and its spoken words."""
@@ -195,6 +234,21 @@ class Sound:
             path.write_bytes(render_cue(cue))
             self._files[cue] = path
         return self._files[cue]
+
+    def _spoken(self, words: str, speaker: str) -> Path | None:
+        """The words as a WAV file, rendered once and kept (four or five phrases in all)."""
+        key = f"say-{words}"
+        if key not in self._files:
+            wav = speak_to_wav(words, speaker)
+            if wav is None:
+                return None
+            folder = self._folder or Path(tempfile.mkdtemp(prefix="menwei-sound-"))
+            self._folder = folder
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"say-{len(self._files)}.wav"
+            path.write_bytes(wav)
+            self._files[key] = path
+        return self._files[key]
 
     def _run(self) -> None:
         while True:
@@ -215,12 +269,14 @@ class Sound:
                         timeout=PLAY_TIMEOUT_S,
                         check=False,
                     )
-                if words and self._speaks() and self.report.speaker:
-                    subprocess.run(
-                        [self.report.speaker, "-v", "cmn", "-s", "150", words],
-                        capture_output=True,
-                        timeout=PLAY_TIMEOUT_S,
-                        check=False,
-                    )
+                if words and self._speaks() and self.report.speaker and self.report.player:
+                    path = self._spoken(words, self.report.speaker)
+                    if path is not None:
+                        subprocess.run(
+                            [self.report.player, str(path)],
+                            capture_output=True,
+                            timeout=PLAY_TIMEOUT_S,
+                            check=False,
+                        )
             except (OSError, subprocess.SubprocessError) as exc:  # a broken speaker, never a crash
                 log.info("sound: %s", exc)
