@@ -15,6 +15,7 @@ from typing import ClassVar
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Input, TextArea
@@ -61,6 +62,10 @@ class GateApp(App[None]):
         Binding("escape", "area('scan')", show=False),
     ]
 
+    # The screen state everything else follows: changing it redraws what depends on it.
+    language: reactive[str] = reactive("zh", init=False)
+    camera: reactive[FeedStatus | None] = reactive(None, init=False, always_update=True)
+
     def __init__(
         self,
         session: Session,
@@ -70,6 +75,8 @@ class GateApp(App[None]):
     ) -> None:
         super().__init__()
         self.session = session
+        self.set_reactive(GateApp.language, session.lang)
+        self.set_reactive(GateApp.camera, session.camera)
         self.feed = feed
         self.start_operator = operator
         self.keygate: KeyGate[events.Key] = KeyGate()
@@ -151,8 +158,17 @@ class GateApp(App[None]):
         self.push_screen(HandoverScreen(self.session), self._signed_in)
 
     def action_language(self) -> None:
-        self.session.lang = "en" if self.session.lang == "zh" else "zh"
+        self.language = "en" if self.language == "zh" else "zh"
+
+    def watch_language(self, lang: str) -> None:
+        """Every open screen and dialog redraws its words in the new language."""
+        self.session.lang = lang
         self.relabel_all()
+
+    def watch_camera(self, status: FeedStatus | None) -> None:
+        self.session.camera = status
+        for bar in self.screen.query(StatusBar):
+            bar.refresh_status()
 
     def relabel_all(self) -> None:
         for screen in self.screen_stack:
@@ -179,9 +195,7 @@ class GateApp(App[None]):
         self.scan_screen.take_scan(message.text, message.source, message.seen_at)
 
     def on_camera_changed(self, message: CameraChanged) -> None:
-        self.session.camera = message.status
-        for bar in self.screen.query(StatusBar):
-            bar.refresh_status()
+        self.camera = message.status
 
     @work(thread=True, exclusive=True, group="camera", exit_on_error=False)
     def _run_camera(self, feed: CodeFeed) -> None:

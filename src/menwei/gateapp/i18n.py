@@ -141,7 +141,7 @@ ZH: dict[str, str] = {
         "F4    撤销上一条记录(2分钟内)\n"
         "F5    没带证:按户号或楼号-房号查找,回车确认后记录(标记为手动)\n"
         "F6    外出名单    F7 今天的日志    F8 交班\n"
-        "F11   返回居民登记    F10 English\n"
+        "F11   返回居民登记    F10 English    F9(演示)模拟出示通行证\n"
         "Ctrl+Q 退出(先问是否交班)    Esc 回到扫码 / 清除结果"
     ),
     "signin.title": "值班签到",
@@ -249,6 +249,8 @@ ZH: dict[str, str] = {
     "error.nothing_pending": "没有等待确认的记录。",
     "error.override_too_late": "这次拒绝已超过特批时限,请重新扫码。",
     "board.next_today": "今天 {time}(还有{wait})",
+    "ask.where_in": "现在:在小区内",
+    "ask.where_out": "现在:外出中,{since} 从{gate}出去,已 {out_for}",
     "board.next_tomorrow": "明天 {time}",
     "board.next_later": "{date} {time}",
 }
@@ -377,7 +379,7 @@ EN: dict[str, str] = {
         "F4     undo the last record (within 2 minutes)\n"
         "F5     no pass: find a household, Enter records it (marked manual)\n"
         "F6     out now    F7 today's log    F8 hand over\n"
-        "F11    register a returning resident    F10 中文\n"
+        "F11    register a returning resident    F10 中文    F9 (demo) show a pass\n"
         "Ctrl+Q quit (asks about handing over)    Esc back to scanning / clear"
     ),
     "signin.title": "Sign in for your shift",
@@ -483,6 +485,8 @@ EN: dict[str, str] = {
     "error.nothing_pending": "Nothing waits for confirmation.",
     "error.override_too_late": "That refusal is past the override time: scan the pass again.",
     "board.next_today": "today {time} (in {wait})",
+    "ask.where_in": "now: inside",
+    "ask.where_out": "now: out since {since} (gate {gate}), {out_for}",
     "board.next_tomorrow": "tomorrow {time}",
     "board.next_later": "{date} {time}",
 }

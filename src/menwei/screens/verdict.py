@@ -16,7 +16,9 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from menwei.core.clock import parse_iso
 from menwei.core.decision import Decision
+from menwei.core.text import duration
 from menwei.gateapp.bigtext import banner
 from menwei.gateapp.desk import Pending
 from menwei.gateapp.session import Session
@@ -215,13 +217,31 @@ class VerdictPanel(Vertical):
         else:
             why = s.t("ask.manual")
         self._set("verdict-reason", f"{spaced(s.t('ask.title'))}  ·  {why}")
-        self._set("verdict-facts", self._facts(d, preview=True))
+        facts = self._facts(d, preview=True)
+        if p.why == "manual" and d.household_number is not None:
+            facts += "\n" + self._where(d.household_number)
+        self._set("verdict-facts", facts)
         state = ""
         if d.household_number is not None and d.kind != "deny":
             state = s.t("ask.would", way=s.t(f"direction.{d.direction}"), count=p.headcount)
         elif d.kind == "deny":
             state = s.t("ask.would_refuse", why=s.w(d.message))
         self._set("verdict-rule", state)
+
+    def _where(self, number: int) -> str:
+        """Where a household typed in by hand is now (in, or out since when and by which gate)."""
+        s = self.session
+        state = s.gate.state_of(number)
+        if state.state != "out" or not state.since:
+            return s.t("ask.where_in")
+        since = s.local(parse_iso(state.since))
+        minutes = int((s.gate.clock.now() - parse_iso(state.since)).total_seconds() // 60)
+        return s.t(
+            "ask.where_out",
+            since=f"{since:%H:%M}",
+            gate=state.gate_id or "?",
+            out_for=s.w(duration(minutes)),
+        )
 
     def _facts(self, d: Decision, *, preview: bool = False) -> str:
         s = self.session
