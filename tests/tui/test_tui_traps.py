@@ -464,3 +464,31 @@ async def test_ctrl_c_and_ctrl_q_ask_about_handover_in_the_ui_language(
         await pilot.pause()
     last = community.store.one("select kind, operator from events order by seq desc limit 1")
     assert last is not None and (last["kind"], last["operator"]) == ("shift_end", "王阿姨")
+
+
+async def test_a_read_only_log_says_not_recorded(community: Community) -> None:
+    app = gate_app(community)
+    async with app.run_test(size=(80, 24)) as pilot:
+        community.store.db.conn.execute("PRAGMA query_only = ON")  # the file cannot be written
+        await scan(pilot, community.codes[1203])
+        assert isinstance(app.screen, NotSavedScreen)
+        community.store.db.conn.execute("PRAGMA query_only = OFF")
+        await pilot.press("enter")
+        await pilot.pause()
+        await scan(pilot, community.codes[1203])
+        d = app.scan_screen.panel.decision
+        assert d is not None and d.recorded
+    assert trips(community) == [("exit", "ok", 1203, 1)]
+
+
+async def test_handover_names_overdue_time_in_words(community: Community) -> None:
+    community.set_policy('timezone = "Asia/Shanghai"\nmax_time_out = "2h"\n')
+    app = gate_app(community, lang="en")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await scan(pilot, community.codes[1203])
+        community.clock.advance(timedelta(hours=2, minutes=30))
+        await pilot.press("escape")
+        await pilot.press("f8")
+        await pilot.pause()
+        summary = plain(app.screen.query_one("#handover-summary", Static))
+        assert "for 2 h 30 min" in summary

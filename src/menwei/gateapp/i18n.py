@@ -157,7 +157,7 @@ ZH: dict[str, str] = {
     ),
     "handover.out": "现在外出 {count} 户",
     "handover.overdue": " 其中超时 {count} 户 ",
-    "handover.overdue_row": "超时  户号 {number} {where}  {since} 出门,已 {minutes} 分钟",
+    "handover.overdue_row": "超时  户号 {number} {where}  {since} 出门,已 {out_for}",
     "handover.more": "……还有 {count} 户超时,见外出名单(F6)",
     "handover.name_needed": "请接班人输入名字;没人接班请按 F2 结束值班。",
     # out-now board
@@ -395,7 +395,7 @@ EN: dict[str, str] = {
     ),
     "handover.out": "{count} households out now",
     "handover.overdue": " {count} overdue ",
-    "handover.overdue_row": "late  household {number} {where}  out at {since}, {minutes} min",
+    "handover.overdue_row": "late  household {number} {where}  out at {since}, for {out_for}",
     "handover.more": "... {count} more overdue: see Out now (F6)",
     "handover.name_needed": "The next volunteer types a name; nobody taking over: F2 ends the shift.",
     "board.title": "{count} households out now",

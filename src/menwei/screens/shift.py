@@ -16,6 +16,7 @@ from textual.widgets.option_list import Option
 
 from menwei.core.model import DirectionChoice
 from menwei.core.shift import shift_summary
+from menwei.core.text import duration
 from menwei.gateapp.desk import DeskError
 from menwei.gateapp.i18n import desk_error
 from menwei.gateapp.session import Session
@@ -235,7 +236,7 @@ class HandoverScreen(GateModal[str | None]):
                         number=h.number,
                         where=s.w(h.address()),
                         since=f"{s.local(entry.since):%H:%M}",
-                        minutes=entry.minutes_out,
+                        out_for=s.w(duration(entry.minutes_out)),
                     ),
                     style="bold red",
                 )
