@@ -492,3 +492,23 @@ async def test_handover_names_overdue_time_in_words(community: Community) -> Non
         await pilot.pause()
         summary = plain(app.screen.query_one("#handover-summary", Static))
         assert "for 2 h 30 min" in summary
+
+
+async def test_plus_and_minus_change_a_household_typed_in_before_it_is_recorded(
+    community: Community,
+) -> None:
+    app = gate_app(community)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await type_text(pilot, "1203")
+        await pilot.press("enter")
+        await pilot.pause()
+        await press_digit(pilot, "plus")
+        await press_digit(pilot, "plus")
+        await press_digit(pilot, "plus")  # three live there: no fourth
+        pending = app.session.desk.pending
+        assert pending is not None and pending.headcount == 3
+        assert "按回车将记录:外出 3人" in panel_text(app)
+        await pilot.press("enter")
+        await pilot.pause()
+    assert trips(community) == [("exit", "ok", 1203, 3)]

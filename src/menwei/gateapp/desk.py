@@ -395,6 +395,17 @@ class Desk:
         Capped at the household's members (an override may pass more: it has its own count).
         Returns the new decision when a recorded trip was decided again.
         """
+        pending = self.pending
+        if pending is not None:
+            count = pending.headcount + step
+            household = pending.preview.household
+            cap = min(household.members or MAX_HEADCOUNT, MAX_HEADCOUNT) if household else 1
+            if count < 1 or count > max(1, cap):
+                raise DeskError("error.headcount", max=max(1, cap))
+            self.pending = replace(
+                pending, headcount=count, preview=replace(pending.preview, headcount=count)
+            )
+            return None
         shown = self.shown
         if shown is not None and self.amendable():
             count = shown.decision.headcount + step

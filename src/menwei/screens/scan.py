@@ -149,10 +149,11 @@ class ScanScreen(GateScreen):
             self.present_decision(outcome, seen_at)
         return outcome
 
-    def ask(self, pending: Pending) -> None:
+    def ask(self, pending: Pending, *, sound: bool = True) -> None:
         self.shown_at = self.session.mono()
         self.panel.ask(pending)
-        self.sound("amber", None)
+        if sound:
+            self.sound("amber", None)
         self.refresh_next()
 
     def present_decision(self, decision: Decision, seen_at: float | None = None) -> None:
@@ -290,10 +291,16 @@ class ScanScreen(GateScreen):
             self.refresh_next()
 
     def action_headcount(self, step: int) -> None:
+        desk = self.session.desk
         try:
-            self._after(self.session.desk.step_headcount(step))
+            decision = desk.step_headcount(step)
         except DeskError as error:
             self.tell(error)
+            return
+        if desk.pending is not None:
+            self.ask(desk.pending, sound=False)
+        else:
+            self._after(decision)
 
     def action_toggle_direction(self) -> None:
         desk = self.session.desk

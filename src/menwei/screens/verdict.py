@@ -161,8 +161,19 @@ class VerdictPanel(Vertical):
     def _draw_idle(self) -> None:
         s = self.session
         self._look("idle")
-        self._set("verdict-big", spaced(s.t("idle.title")))
         desk = s.desk
+        if desk.next_headcount != 1:
+            # A headcount other than 1 stays large until the scan: nobody forgets it is set.
+            label = s.t("next.count_big", count=desk.next_headcount)
+            lines = banner(str(desk.next_headcount), "", 20, 5, min_rows=3)
+            if lines:
+                middle = len(lines) // 2
+                lines = tuple(
+                    line + ("   " + label if i == middle else "") for i, line in enumerate(lines)
+                )
+            self._set("verdict-big", "\n".join(lines) if lines else spaced(label))
+        else:
+            self._set("verdict-big", spaced(s.t("idle.title")))
         lines = [s.t("idle.camera_or_scanner"), s.t("idle.how")]
         self._set("verdict-reason", f"{s.now():%H:%M}  {s.t('idle.no_pass')}")
         self._set("verdict-facts", "\n".join(lines))
