@@ -174,9 +174,9 @@ class VerdictPanel(Vertical):
             self._set("verdict-big", "\n".join(lines) if lines else spaced(label))
         else:
             self._set("verdict-big", spaced(s.t("idle.title")))
-        lines = [s.t("idle.camera_or_scanner"), s.t("idle.how")]
+        how = [s.t("idle.camera_or_scanner"), s.t("idle.how")]
         self._set("verdict-reason", f"{s.now():%H:%M}  {s.t('idle.no_pass')}")
-        self._set("verdict-facts", "\n".join(lines))
+        self._set("verdict-facts", "\n".join(how))
         if desk.next_headcount != 1 or desk.next_direction != desk.lane:
             self._set("verdict-rule", self._next_big())
         else:
