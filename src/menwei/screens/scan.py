@@ -143,7 +143,8 @@ class ScanScreen(GateScreen):
             )
             self.call_after_refresh(self._rendered, seen_at)
         elif isinstance(outcome, Pending):
-            self.ask(outcome)
+            # The same card still held up asks the same question, without another tone.
+            self.ask(outcome, sound=outcome is not self.panel.shown.pending)
             self.call_after_refresh(self._rendered, seen_at)
         else:
             self.present_decision(outcome, seen_at)
