@@ -144,7 +144,10 @@ def main() -> int:
     width, height = args.size.split("x")
     menwei = [sys.executable, "-m", "menwei", "gate", "--camera", "none", "--no-sound"]
     menwei += ["--lang", args.lang]
-    command = " ".join(["exec", "env", f"MENWEI_HOME={root / 'home'}", *menwei])
+    # COLUMNS/LINES inherited from a parent terminal would override the tmux size.
+    command = " ".join(
+        ["exec", "env", "-u", "COLUMNS", "-u", "LINES", f"MENWEI_HOME={root / 'home'}", *menwei]
+    )
     started = time.monotonic()
     tmux("new-session", "-d", "-s", SESSION, "-x", width, "-y", height, command)
     try:

@@ -133,6 +133,7 @@ def test_an_exit_lane_at_60x20_with_a_copy_and_a_held_log(tmp_path: Path, lang: 
         app.scan(codes[1203])  # a copy while the owner is out, in an exit lane
         shown = app.wait_for(words[2])
         assert words[3] in shown and words[4] in shown  # reason and the F3 hint at 60x20
+        assert "1203" in shown  # the household number is never cut
 
         app.key("Escape")
         held = sqlite3.connect(home / "menwei.db")

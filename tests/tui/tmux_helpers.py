@@ -60,6 +60,7 @@ class Tmux:
                 command,
             ],
             check=True,
+            env={k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")},
         )
 
     def screen(self) -> str:
@@ -105,4 +106,5 @@ class Tmux:
 def gate_command(home: Path, lang: str, *, log: Path | None = None) -> str:
     menwei = f"{sys.executable} -m menwei gate --camera none --no-sound --lang {lang}"
     tail = f"; echo EXIT=$? > {log}; sleep 30" if log is not None else ""
-    return f"env MENWEI_HOME={home} {menwei}{tail}"
+    # COLUMNS/LINES in the environment (pytest's own terminal) would override the tmux size.
+    return f"env -u COLUMNS -u LINES MENWEI_HOME={home} {menwei}{tail}"

@@ -112,6 +112,11 @@ class GateApp(App[None]):
             for words, look in pairs:
                 banner(words, look, width, self.scan_screen.panel.big_rows)
 
+    def on_resize(self, event: events.Resize) -> None:
+        """The scan screen lays itself out for the terminal even under a dialog."""
+        if self.scan_screen.is_mounted:
+            self.scan_screen.fit(event.size)
+
     def _mark_ready(self) -> None:
         self.ready_at = time.monotonic()
         self._warm_words()

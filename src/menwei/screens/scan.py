@@ -11,6 +11,7 @@ from rich.text import Text as RichText
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.geometry import Size
 from textual.widgets import Static
 
 from menwei.core.clock import parse_iso
@@ -63,14 +64,23 @@ class ScanScreen(GateScreen):
         yield KeyBar(self.session, self.key_hints())
 
     def on_mount(self) -> None:
+        self.fit(self.app.size)
         self.refresh_recent()
         self.refresh_next()
         self.set_interval(0.25, self.tick)
 
     def on_resize(self, event: events.Resize) -> None:
-        tall = event.size.height >= TALL
-        short = event.size.height < SHORT
-        narrow = event.size.width < NARROW
+        self.fit(event.size)
+
+    def on_screen_resume(self) -> None:
+        self.fit(self.app.size)  # the terminal may have changed while a dialog was open
+        super().on_screen_resume()
+
+    def fit(self, size: Size) -> None:
+        """Lay the screen out for the terminal's size (whoever has the focus when it changes)."""
+        tall = size.height >= TALL
+        short = size.height < SHORT
+        narrow = size.width < NARROW
         self.panel.big_rows = BIG_ROWS_TALL if tall else BIG_ROWS if not short else 5
         changed = (tall, short, narrow) != (
             self.has_class("-tall"),
