@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBS := libzbar0 tmux fonts-wqy-microhei
+DEBS += espeak-ng alsa-utils  # the verdict spoken in Mandarin, and a player for the sound cues
 
 .PHONY: demo test check setup debs bench clean
 

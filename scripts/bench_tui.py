@@ -61,12 +61,16 @@ def make_home(root: Path, households: int) -> list[str]:
 
 def child(home: str, codes_file: str, scans: int, started: float) -> None:
     """Runs in a fresh process: open the app headless, scan, report as JSON."""
-    from menwei.app import make_app
     from menwei.core.home import Home
-    from menwei.screens.messages import CodeScanned
+    from menwei.gateapp.app import make_app
+    from menwei.gateapp.messages import CodeScanned
+    from menwei.gateapp.settings import GateSettings
 
     codes = json.loads(Path(codes_file).read_text())[:scans]
-    app = make_app(Home(Path(home)), camera="none", operator="bench")
+    # Every pass goes out and comes back within seconds here: no repeat window and no question
+    # about a quick return, so that each scan is a decision recorded (the path being measured).
+    settings = GateSettings(repeat_window_s=0, return_confirm_s=0, sound=False, speech=False)
+    app = make_app(Home(Path(home)), camera="none", operator="bench", settings=settings)
     result: dict[str, object] = {}
 
     async def drive(pilot: object) -> None:

@@ -1,12 +1,15 @@
 """Drive the real gate app in tmux as a volunteer would, and show what the screen said.
 
-    python scripts/tmux_gate.py [--lang zh|en] [--keep]
+    python scripts/tmux_gate.py [--lang zh|en] [--size 80x24] [--keep]
 
-It makes a small community in a temporary home, starts `menwei gate` in an 80x24 tmux session,
-signs in, lets a USB "scanner" type a pass code and Enter (tmux send-keys), reads the verdict with
-capture-pane, scans again (coming home), hands the shift over, and quits. It prints each screen,
-the time from the command to the sign-in screen and from the scanner's Enter to the verdict, and
-the app's memory. Exits non-zero when a step does not show what it should.
+It makes a small community in a temporary home, starts `menwei gate` in a tmux session (80x24 by
+default), signs in, lets a USB "scanner" type a pass code and Enter (tmux send-keys), reads the
+verdict with capture-pane, lets the scanner read the same pass again 0.3 s later (the same
+presentation: not recorded twice), scans it again after the repeat window (a return right after
+the exit: confirmed with Enter), hands the shift over, and quits (Ctrl+Q asks; Ctrl+Q again just
+closes). It prints each screen, the time from the command to the sign-in screen and from the
+scanner's Enter to the verdict, the app's memory and the events in the log. Exits non-zero when a
+step does not show what it should or the log holds anything else.
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ WORDS = {
         "signin": "值班签到",
         "signed": "值班:{name}",
         "out": "放 行",
+        "repeat": "不重复记录",
+        "confirm": "是回来了吗",
         "home": "欢 迎 回 家",
+        "quit": "退出门岗程序",
         "handover": "接班人签到",
         "idle": "请 出 示 通 行 证",
     },
@@ -35,7 +41,10 @@ WORDS = {
         "signin": "Sign in for your shift",
         "signed": "on duty: {name}",
         "out": "GO  AHEAD",
+        "repeat": "not recorded twice",
+        "confirm": "are they really back",
         "home": "WELCOME  HOME",
+        "quit": "Quit the gate app",
         "handover": "The next volunteer signs in",
         "idle": "SHOW  THE  PASS",
     },
@@ -96,6 +105,17 @@ def make_home(root: Path) -> dict[int, str]:
     return {p.household.number: p.code for p in issued}
 
 
+def log_kinds(root: Path) -> list[str]:
+    from menwei.core.home import Home
+    from menwei.core.store import Store
+
+    store = Store.open(Home(root).db_path)
+    try:
+        return [r["kind"] for r in store.query("select kind from events order by seq")]
+    finally:
+        store.close()
+
+
 def rss_mb(pane_pid: int) -> float | None:
     """Peak resident memory of the app (the pane runs it directly)."""
     try:
@@ -110,6 +130,7 @@ def rss_mb(pane_pid: int) -> float | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lang", choices=["zh", "en"], default="zh")
+    parser.add_argument("--size", default="80x24", help="terminal size, e.g. 60x20")
     parser.add_argument("--keep", action="store_true", help="keep the home directory")
     args = parser.parse_args()
     if shutil.which("tmux") is None:
@@ -118,10 +139,17 @@ def main() -> int:
     words = WORDS[args.lang]
     root = Path(tempfile.mkdtemp(prefix="menwei-tmux-"))
     codes = make_home(root / "home")
-    menwei = [sys.executable, "-m", "menwei", "gate", "--camera", "none", "--lang", args.lang]
-    command = " ".join(["exec", "env", f"MENWEI_HOME={root / 'home'}", *menwei])
+    # A short repeat window, so that the walk need not wait 30 s to scan the pass again.
+    (root / "home" / "gate-settings.json").write_text('{"repeat_window_s": 2}')
+    width, height = args.size.split("x")
+    menwei = [sys.executable, "-m", "menwei", "gate", "--camera", "none", "--no-sound"]
+    menwei += ["--lang", args.lang]
+    # COLUMNS/LINES inherited from a parent terminal would override the tmux size.
+    command = " ".join(
+        ["exec", "env", "-u", "COLUMNS", "-u", "LINES", f"MENWEI_HOME={root / 'home'}", *menwei]
+    )
     started = time.monotonic()
-    tmux("new-session", "-d", "-s", SESSION, "-x", "80", "-y", "24", command)
+    tmux("new-session", "-d", "-s", SESSION, "-x", width, "-y", height, command)
     try:
         pane_pid = int(tmux("list-panes", "-t", SESSION, "-F", "#{pane_pid}").split()[0])
         wait_for(words["signin"])
@@ -139,11 +167,20 @@ def main() -> int:
         to_verdict = wait_for(words["out"])
         show("scan: going out")
 
-        time.sleep(0.3)
+        time.sleep(0.3)  # a cheap scanner reads the same pass twice
         tmux("send-keys", "-t", SESSION, "-l", codes[1203])
         tmux("send-keys", "-t", SESSION, "Enter")
+        wait_for(words["repeat"])
+        show("the same pass 0.3 s later: not recorded twice")
+
+        time.sleep(2.5)  # past the repeat window: presented again, seconds after going out
+        tmux("send-keys", "-t", SESSION, "-l", codes[1203])
+        tmux("send-keys", "-t", SESSION, "Enter")
+        wait_for(words["confirm"])
+        show("a return seconds after the exit: asks first")
+        tmux("send-keys", "-t", SESSION, "Enter")
         back = wait_for(words["home"])
-        show("scan again: coming home")
+        show("confirmed: coming home")
 
         tmux("send-keys", "-t", SESSION, "Escape")
         wait_for(words["idle"])
@@ -158,16 +195,25 @@ def main() -> int:
         memory = rss_mb(pane_pid)
 
         tmux("send-keys", "-t", SESSION, "C-q")
+        wait_for(words["quit"])
+        show("quit: hand over, end the shift, or just close")
+        tmux("send-keys", "-t", SESSION, "C-q")
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and Path(f"/proc/{pane_pid}").exists():
             time.sleep(0.05)
         print()
         print(f"ready (command to sign-in screen):     {ready * 1000:7.0f} ms")
         print(f"scanner Enter to verdict on screen:    {to_verdict * 1000:7.0f} ms")
-        print(f"second scan to verdict on screen:      {back * 1000:7.0f} ms")
+        print(f"Enter on the question to verdict:      {back * 1000:7.0f} ms")
         if memory is not None:
             print(f"peak memory of the app:                {memory:7.0f} MB")
-        print("OK: signed in, out, back home, handed over")
+        kinds = log_kinds(root / "home")
+        print("events in the log:", ", ".join(kinds))
+        expected = ["shift_start", "exit", "entry", "shift_end", "shift_start"]
+        if kinds != expected:
+            print(f"FAILED: the log should hold exactly {expected}")
+            return 1
+        print("OK: signed in, out, one event for a double read, back home, handed over")
         return 0
     finally:
         subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)

@@ -42,7 +42,7 @@ def test_exit_then_entry(community: Community) -> None:
 def test_not_a_pass_and_malformed_are_recorded_without_the_text(community: Community) -> None:
     c = community
     d = c.gate.decide("https://qr.alipay.com/fkx19999", operator="t")
-    assert (d.verdict, d.reason, d.recorded) == ("red", "not_a_pass", True)
+    assert (d.verdict, d.reason, d.recorded) == ("amber", "not_a_pass", True)
     d2 = c.gate.decide("MW:" + "Z" * 30, operator="t")
     assert d2.reason == "malformed"
     scans = [e.scan for e in eventlog.iter_events(c.store)]

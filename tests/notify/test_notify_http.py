@@ -17,12 +17,12 @@ from menwei.cli import cli
 from menwei.core import keys, passes
 from menwei.core.gate import GateService
 from menwei.core.policy import PERMISSIVE_TOML
+from menwei.gateapp.wiring import event_hooks
 from menwei.notify import outbox
 from menwei.notify.due import collect_due
 from menwei.notify.sender import send_due
 from menwei.notify.targets import add_target
 from menwei.notify.worker import OutboxWorker
-from menwei.wiring import event_hooks
 from tests.conftest import T0, Community
 
 POLICY_2H = PERMISSIVE_TOML.replace('max_time_out = ""', 'max_time_out = "2h"')

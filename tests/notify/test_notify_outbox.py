@@ -19,6 +19,7 @@ from menwei.core.gate import GateService
 from menwei.core.policy import PERMISSIVE_TOML
 from menwei.core.store import Store
 from menwei.core.text import Text
+from menwei.gateapp.wiring import event_hooks
 from menwei.notify import outbox
 from menwei.notify.due import collect_due
 from menwei.notify.hooks import queue_notifications
@@ -26,7 +27,6 @@ from menwei.notify.messages import Message
 from menwei.notify.outbox import Target
 from menwei.notify.sender import send_due
 from menwei.notify.targets import SUMMARY_AT_KEY, add_target, remove_target
-from menwei.wiring import event_hooks
 from tests.conftest import T0, Community
 
 POLICY_2H = PERMISSIVE_TOML.replace('max_time_out = ""', 'max_time_out = "2h"')

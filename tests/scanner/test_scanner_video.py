@@ -21,6 +21,7 @@ from menwei.core.community import init_community
 from menwei.core.home import Home
 from menwei.core.issuing import issue
 from menwei.core.store import Store
+from menwei.gateapp.wiring import open_gate
 from menwei.output.printing import PrintedPass
 from menwei.scanner import synth
 from menwei.scanner.debounce import Debouncer
@@ -29,7 +30,6 @@ from menwei.scanner.pipeline import CameraPipeline, ScannedCode, from_wedge, sub
 from menwei.scanner.sources import CameraSource
 from menwei.scanner.synth import Look, Shot
 from menwei.scanner.wedge import WedgeDetector
-from menwei.wiring import open_gate
 from tests.conftest import HOUSEHOLDS, T0, add_households
 
 WINDOW = "1.5"  # seconds: short, so the video can show a card coming back after it

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from menwei.background import Background
 from menwei.core.community import adopt_policy
 from menwei.core.store import Store
+from menwei.gateapp.background import Background
 from tests.conftest import Community
 
 

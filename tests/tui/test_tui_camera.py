@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from menwei.app import GateApp
-from menwei.camera import CameraFeed, SimulatedCamera, build_feed
+from menwei.gateapp.app import GateApp
+from menwei.gateapp.camera import CameraFeed, SimulatedCamera, build_feed
 from menwei.output.printing import PrintedPass, print_passes
 from menwei.screens.dialogs import PresentScreen
 from menwei.screens.widgets import StatusBar

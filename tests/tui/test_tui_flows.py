@@ -8,11 +8,11 @@ import pytest
 from textual.widgets import DataTable, Input, OptionList, Static
 
 from menwei.core.policy import Policy
+from menwei.gateapp.feed import FeedStatus
+from menwei.gateapp.messages import CameraChanged, CodeScanned
 from menwei.screens.board import BoardScreen
 from menwei.screens.dialogs import LookupScreen, OverrideScreen, UndoScreen
-from menwei.screens.feed import FeedStatus
 from menwei.screens.log import LogScreen
-from menwei.screens.messages import CameraChanged, CodeScanned
 from menwei.screens.shift import HandoverScreen, SignInScreen
 from menwei.screens.widgets import KeyBar, StatusBar
 from tests.conftest import Community
@@ -71,6 +71,7 @@ async def test_scan_lets_a_household_out_then_welcomes_it_home(community: Commun
         assert app.scan_screen.panel.has_class("-green")
         assert len(bells) == 1
 
+        community.clock.advance(timedelta(minutes=40))
         await scan(pilot, community.codes[1203])
         d = app.scan_screen.panel.decision
         assert d is not None and d.verdict == "green" and d.direction == "entry"
@@ -191,9 +192,18 @@ async def test_manual_lookup_by_number_and_by_address(community: Community) -> N
         assert app.screen.query_one(OptionList).option_count == 1
         await pilot.press("enter")
         await pilot.pause()
+        # Nothing is recorded yet: the household and where it is, then Enter records it.
+        pending = app.session.desk.pending
+        assert pending is not None and pending.preview.household_number == 1204
+        assert app.scan_screen.panel.decision is None
+        assert "在小区内" in panel_text(app) or "1204" in panel_text(app)
+        assert [e[0] for e in events_of(community)] == ["shift_start"]
+        await pilot.press("enter")
+        await pilot.pause()
         d = app.scan_screen.panel.decision
         assert d is not None and d.household_number == 1204 and d.source == "manual"
         assert d.verdict == "green" and d.direction == "exit"
+        assert "手动·未见通行证" in panel_text(app)
 
         await pilot.press("f5")
         await type_text(pilot, "9999")
@@ -211,12 +221,14 @@ async def test_headcount_for_the_next_scan_and_for_the_one_on_screen(
 ) -> None:
     app = gate_app(community)
     async with app.run_test(size=(80, 24)) as pilot:
-        await press_digit(pilot, "3")
+        await press_digit(pilot, "plus")
+        await press_digit(pilot, "plus")
         assert app.session.desk.next_headcount == 3
+        assert "下一位:自动(按该户状态) 3人" in panel_text(app)  # shown large until the scan
         await scan(pilot, community.codes[1203])
         d = app.scan_screen.panel.decision
         assert d is not None and d.headcount == 3 and d.verdict == "green"
-        await press_digit(pilot, "2")  # the verdict on screen: decided again for 2
+        await press_digit(pilot, "minus")  # the verdict on screen: decided again for 2
         d = app.scan_screen.panel.decision
         assert d is not None and d.headcount == 2 and d.kind == "exit"
         assert "外出 2人" in panel_text(app)
@@ -405,7 +417,7 @@ async def test_help_lists_every_key(community: Community, lang: str) -> None:
         await pilot.press("f1")
         await pilot.pause()
         body = plain(app.screen.query_one("#help-body", Static))
-        for key in ("F2", "F3", "F4", "F5", "F6", "F7", "F8", "F10", "1-9"):
+        for key in ("F2", "F3", "F4", "F5", "F6", "F7", "F8", "F10", "F11", "+ -", "Ctrl+Q"):
             assert key in body
         await pilot.press("escape")
         await pilot.pause()

@@ -7,8 +7,8 @@ import string
 import pytest
 from rich.cells import cell_len
 
-from menwei.screens.desk import DeskError
-from menwei.screens.i18n import CATALOGUE, EN, ZH, desk_error, tr
+from menwei.gateapp.desk import DeskError
+from menwei.gateapp.i18n import CATALOGUE, EN, ZH, desk_error, tr
 from menwei.screens.widgets import pad
 
 
@@ -51,7 +51,7 @@ def test_words_built_from_values_are_all_there() -> None:
     from typing import get_args
 
     from menwei.core.eventlog import KINDS
-    from menwei.screens.feed import FeedState
+    from menwei.gateapp.feed import FeedState
 
     keys = [f"camera.{s}" for s in get_args(FeedState) if s != "open"]
     keys += [f"kind.{k}" for k in KINDS]

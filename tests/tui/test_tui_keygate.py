@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from menwei.screens.keygate import KeyGate, Outcome
+from menwei.gateapp.keygate import KeyGate, Outcome
 
 CODE = "MW:1129E5Z.S$-4H50"
 

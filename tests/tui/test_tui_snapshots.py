@@ -42,6 +42,29 @@ async def red(c: Community, pilot: Pilot[None]) -> None:
     await scan(pilot, forged(c.codes[1204]))
 
 
+async def grey(c: Community, pilot: Pilot[None]) -> None:
+    await scan(pilot, "WIFI:S:lobby;T:WPA;P:secret;;")
+
+
+async def ask(c: Community, pilot: Pilot[None]) -> None:
+    await scan(pilot, c.codes[1203])
+    c.clock.advance(timedelta(seconds=40))
+    await scan(pilot, c.codes[1203])
+
+
+async def undone(c: Community, pilot: Pilot[None]) -> None:
+    await pilot.press("plus")
+    await pilot.pause(0.2)
+    await scan(pilot, c.codes[1203])
+    await pilot.press("f4")
+    await pilot.pause()
+    await pilot.press("enter")
+
+
+async def quit_(c: Community, pilot: Pilot[None]) -> None:
+    await pilot.press("ctrl+q")
+
+
 async def override(c: Community, pilot: Pilot[None]) -> None:
     await amber(c, pilot)
     await pilot.press("f3")
@@ -97,6 +120,10 @@ SCREENS: dict[str, Setup] = {
     "scan_green": green,
     "scan_amber": amber,
     "scan_red": red,
+    "scan_grey": grey,
+    "scan_ask": ask,
+    "scan_undone": undone,
+    "quit": quit_,
     "override": override,
     "lookup": lookup,
     "undo": undo,
@@ -127,3 +154,25 @@ def test_screen(
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+SMALL = (60, 20)
+
+
+@pytest.mark.usefixtures("steady_cursor")
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize(
+    "screen", ["scan_green", "scan_amber", "scan_red", "scan_grey", "scan_ask", "scan_undone"]
+)
+def test_verdict_at_60x20(
+    community: Community, snap_compare: Callable[..., bool], screen: str, lang: str
+) -> None:
+    """A small terminal (or a big font) keeps the word, the reason and the F3/F4 hints."""
+    app = gate_app(community, lang=lang)
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.pause()
+        await SCREENS[screen](community, pilot)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)

@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     # --- issue 10 ---
     "backup": "menwei.cli.home_cmds:backup",
     "restore": "menwei.cli.home_cmds:restore",
+    "operators": "menwei.cli.operators:operators",
     # sync
     "server": "menwei.cli.sync_cmds:server",
     "enroll": "menwei.cli.sync_cmds:enroll",

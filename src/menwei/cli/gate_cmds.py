@@ -95,7 +95,7 @@ def check(
     With --at another time this is a what-if (nothing is recorded) unless --record is given.
     The exit code is 0 whenever a decision was made, whatever the verdict; read `verdict`.
     """
-    from menwei.wiring import open_gate
+    from menwei.gateapp.wiring import open_gate
 
     gate = open_gate(get_home())
     at = parse_time(at_text, gate.policy.timezone) if at_text else None
@@ -133,7 +133,7 @@ def log(
     if ctx.invoked_subcommand is not None:
         return
     from menwei.core import eventlog
-    from menwei.wiring import open_gate
+    from menwei.gateapp.wiring import open_gate
 
     gate = open_gate(get_home())
     since = parse_time(since_text, gate.policy.timezone) if since_text else None
@@ -167,7 +167,7 @@ def log(
 def log_verify(as_json: bool) -> None:
     """Check the log's hash chain; name the first break. Exit 1 when broken."""
     from menwei.core import eventlog
-    from menwei.wiring import open_store
+    from menwei.gateapp.wiring import open_store
 
     report = eventlog.verify(open_store(get_home()))
     if as_json:
@@ -251,7 +251,7 @@ def override(
     event_id: str, reason: str, note: str | None, operator: str | None, lang: str, as_json: bool
 ) -> None:
     """Let a refused household through anyway (the refusal's EVENT_ID, from `check --json`)."""
-    from menwei.wiring import open_gate
+    from menwei.gateapp.wiring import open_gate
 
     gate = open_gate(get_home())
     who = operator or gate.current_operator() or "cli"
@@ -266,7 +266,7 @@ def override(
 @reports_errors
 def undo(operator: str | None, lang: str, as_json: bool) -> None:
     """Undo this gate's last exit or entry (within 2 minutes): recorded as an annulment."""
-    from menwei.wiring import open_gate
+    from menwei.gateapp.wiring import open_gate
 
     gate = open_gate(get_home())
     who = operator or gate.current_operator() or "cli"
@@ -285,7 +285,7 @@ def register_return(
     household: int, note: str, headcount: int, operator: str | None, lang: str, as_json: bool
 ) -> None:
     """Register a returning resident of HOUSEHOLD: back in with no exit on record."""
-    from menwei.wiring import open_gate
+    from menwei.gateapp.wiring import open_gate
 
     gate = open_gate(get_home())
     who = operator or gate.current_operator() or "cli"

@@ -138,7 +138,7 @@ gate = _GateGroup(
 def gate_rename(name: str, as_json: bool) -> None:
     """Give this gate a new NAME (e.g. 东门), shown in alerts, registers and the app."""
     from menwei.core.community import rename_gate
-    from menwei.wiring import open_store
+    from menwei.gateapp.wiring import open_store
 
     info = rename_gate(open_store(get_home()), name)
     if as_json:

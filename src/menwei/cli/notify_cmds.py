@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def _open() -> Store:
-    from menwei.wiring import open_store
+    from menwei.gateapp.wiring import open_store
 
     return open_store(get_home())
 

@@ -95,12 +95,12 @@ def scan(
     object saying where the code came from). Camera reports and the closing summary go to
     standard error. Stops at the end of a file, or on Ctrl-C.
     """
+    from menwei.gateapp.wiring import open_gate
     from menwei.scanner.debounce import Debouncer
     from menwei.scanner.decoders import DEFAULT_CASCADE
     from menwei.scanner.manual import ManualEntryError
     from menwei.scanner.pipeline import CameraPipeline, LineSource, submit
     from menwei.scanner.sources import CameraSource
-    from menwei.wiring import open_gate
 
     gate = open_gate(get_home())
     for warning in gate.warnings:
@@ -237,9 +237,11 @@ def doctor(cameras: tuple[str, ...], no_probe: bool, as_json: bool) -> None:
     targets = list(dict.fromkeys([*list_cameras(), *cameras]))
     found = [_probe(t, probe=not no_probe) for t in targets]
     ok = any(d["usable"] for d in decoders if d["default"])
+    sound = _sound_status()
     if as_json:
-        emit_json({"decoders": decoders, "cameras": found, "ok": ok})
+        emit_json({"decoders": decoders, "cameras": found, "sound": sound, "ok": ok})
         return
+    _echo_sound(sound)
     click.echo("QR decoders:")
     for d in decoders:
         mark = click.style("yes", fg="green") if d["usable"] else click.style("no ", fg="yellow")
@@ -253,6 +255,27 @@ def doctor(cameras: tuple[str, ...], no_probe: bool, as_json: bool) -> None:
         click.echo(f"  {mark} {c['camera']:<12} {c['detail']}")
     if not ok:
         raise MenweiError("no default QR decoder is usable: pip install zxing-cpp")
+
+
+def _sound_status() -> dict[str, Any]:
+    """What sound the gate app can make here: the cue player and the Mandarin voice."""
+    from menwei.gateapp.sound import probe
+
+    report = probe()
+    return {
+        "player": report.player,
+        "speech": report.speaker,
+        "mandarin": report.mandarin,
+        "lines": report.lines(),
+    }
+
+
+def _echo_sound(sound: dict[str, Any]) -> None:
+    click.echo("Sound:")
+    for line in sound["lines"]:
+        ok = not (" no " in f" {line} " or "no Mandarin" in line)
+        mark = click.style("yes", fg="green") if ok else click.style("no ", fg="yellow")
+        click.echo(f"  {mark} {line}")
 
 
 def _probe(target: str, *, probe: bool) -> dict[str, Any]:

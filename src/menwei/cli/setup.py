@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def _open(home: Home) -> Store:
-    from menwei.wiring import open_store
+    from menwei.gateapp.wiring import open_store
 
     return open_store(home)
 

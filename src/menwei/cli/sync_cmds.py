@@ -438,7 +438,7 @@ def anomalies(everything: bool, lang: str, as_json: bool) -> None:
         finally:
             storage.close()
     else:
-        from menwei.wiring import open_store
+        from menwei.gateapp.wiring import open_store
 
         store = open_store(home)
         try:

@@ -40,6 +40,13 @@ from menwei.core.text import Text
 __all__ = ["MAX_HEADCOUNT", "REASON_WORDS", "EventHook", "GateService", "household_from_row"]
 
 UNDO_WINDOW = timedelta(minutes=2)
+# The words for an event kind inside a sentence (an undo says what it undid).
+KIND_WORDS: dict[str, Text] = {
+    "exit": Text("外出", "out"),
+    "entry": Text("返回", "in"),
+    "override": Text("特批", "override"),
+    "register": Text("返回登记", "registered return"),
+}
 OVERRIDE_WINDOW = timedelta(minutes=10)
 
 # Called inside the write transaction of every recorded decision (e.g. to queue a notification).
@@ -129,7 +136,13 @@ class GateService:
         source: str = "cli",
         dry_run: bool = False,
     ) -> Decision:
-        """Decide on one scanned text and record it (unless `dry_run`)."""
+        """Decide on one scanned text and record it (unless `dry_run`).
+
+        A pass read in lower case (a USB scanner with Caps Lock on) is the same pass: base45 has
+        no lower-case letters, so upper-casing a text that starts `mw:` loses nothing.
+        """
+        if text[:3].upper() == passes.PREFIX and text.isascii():
+            text = text.upper()
         presented = Presented(at or self.clock.now(), operator, source, headcount, direction)
         return self._decide(passes.parse(text), presented, _scan_evidence(text), dry_run)
 
@@ -369,10 +382,13 @@ class GateService:
             raise GateError("Undo works only within 2 minutes of a scan.", "只能撤销2分钟内的记录")
         number = int(row["household"])
         household = self.household(number)
+        what = KIND_WORDS.get(row["kind"], Text(row["kind"], row["kind"]))
+        count = int(row["headcount"] or 1)
         msg = Text(
-            f"已撤销户号 {number} 的上一条记录({row['kind']} {self._local_hm(row['wall_time'])})",
-            f"Undid household {number}'s last record ({row['kind']} "
-            f"{self._local_hm(row['wall_time'])})",
+            f"已撤销户号 {number} 的上一条记录:{self._local_hm(row['wall_time'])} "
+            f"{what.zh}{count}人",
+            f"Undid household {number}'s last record: {what.en}, {count} "
+            f"{'person' if count == 1 else 'people'}, at {self._local_hm(row['wall_time'])}",
         )
         new = NewEvent(
             kind="annul",

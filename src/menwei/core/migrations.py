@@ -281,6 +281,8 @@ def m100_roster_addresses(db: Database) -> None:
             "insert or ignore into household_addresses(address_key, household) values (?, ?)",
             [key, number],
         )
+
+
 # --- issue 13 ---
 @migrations()
 def m130_outbox_withdrawn(db: Database) -> None:

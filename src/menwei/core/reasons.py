@@ -30,9 +30,13 @@ REASON_WORDS: dict[str, Text] = {
 }
 
 REFUSAL_TEXTS: dict[str, tuple[Verdict, Text]] = {
+    # Payment, web and Wi-Fi codes get shown by mistake: calm amber, not an alarm.
     "not_a_pass": (
-        "red",
-        Text("这不是本小区的通行证二维码", "This QR code is not a compound pass"),
+        "amber",
+        Text(
+            "这个二维码不是通行证(可能是付款码或网址):请出示门卫通行证",
+            "This QR code is not a gate pass (a payment or web code?): ask for the pass",
+        ),
     ),
     "malformed": (
         "red",

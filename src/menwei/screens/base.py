@@ -6,9 +6,9 @@ from typing import TypeVar
 
 from textual.screen import ModalScreen, Screen
 
-from menwei.screens.desk import DeskError
-from menwei.screens.i18n import desk_error
-from menwei.screens.session import Session
+from menwei.gateapp.desk import DeskError
+from menwei.gateapp.i18n import desk_error
+from menwei.gateapp.session import Session
 from menwei.screens.widgets import KeyBar, StatusBar
 
 R = TypeVar("R")

@@ -9,8 +9,9 @@ from textual.containers import Container
 from textual.widgets import DataTable, Static
 
 from menwei.core.text import duration, group_label
+from menwei.gateapp.session import Session
+from menwei.gateapp.words import next_window
 from menwei.screens.base import GateScreen
-from menwei.screens.session import Session
 from menwei.screens.widgets import KeyBar, StatusBar
 
 REFRESH_S = 5.0
@@ -107,12 +108,7 @@ class BoardScreen(GateScreen):
             else:
                 window = RichText(self.t("board.closed"), style="dim")
             if g.next_start is not None:
-                minutes = int((g.next_start - now).total_seconds() // 60) + 1
-                upcoming = self.t(
-                    "board.next",
-                    time=f"{s.local(g.next_start):%H:%M}",
-                    wait=s.w(duration(minutes)),
-                )
+                upcoming = next_window(s.lang, s.local(now), s.local(g.next_start))
             else:
                 upcoming = "—"
             groups.add_row(

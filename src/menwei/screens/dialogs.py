@@ -18,9 +18,11 @@ from menwei.core.clock import parse_iso
 from menwei.core.eventlog import Event
 from menwei.core.gate import REASON_WORDS
 from menwei.core.policy import OVERRIDE_REASONS
+from menwei.gateapp.desk import DeskError
+from menwei.gateapp.desk import Shown as DeskShown
+from menwei.gateapp.feed import Presenter
+from menwei.gateapp.session import Session
 from menwei.screens.base import GateModal
-from menwei.screens.feed import Presenter
-from menwei.screens.session import Session
 from menwei.screens.widgets import KeyBar
 
 
@@ -39,9 +41,10 @@ class OverrideScreen(GateModal[OverrideChoice | None]):
         *[Binding(str(n), f"pick({n})", show=False) for n in range(1, 10)],
     ]
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, shown: DeskShown) -> None:
         super().__init__(session)
-        self.reasons = session.desk.override_reasons()
+        self.shown = shown  # the refusal this dialog is about, kept whatever the screen does
+        self.reasons = session.desk.override_reasons(shown)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -62,7 +65,7 @@ class OverrideScreen(GateModal[OverrideChoice | None]):
     def relabel(self) -> None:
         s = self.session
         desk = s.desk
-        shown = desk.shown
+        shown = self.shown
         self.query_one("#override-title", Static).update(self.t("override.title"))
         if shown is not None:
             d = shown.decision
@@ -73,7 +76,7 @@ class OverrideScreen(GateModal[OverrideChoice | None]):
                     [
                         self.t("override.household", number=d.household_number, where=where),
                         self.t("override.refused", why=why),
-                        self.t("override.count", count=desk.override_count()),
+                        self.t("override.count", count=desk.override_count(shown)),
                     ]
                 )
             )
@@ -174,15 +177,24 @@ class UndoScreen(GateModal[bool]):
 
 
 class LookupScreen(GateModal[int | None]):
-    """Find a household by number or building-room, when the pass is not at hand."""
+    """Find a household by number or building-room, when the pass is not at hand.
+
+    Picking one records nothing: the scan screen then shows the household and where it is, and
+    records only on the volunteer's Enter (marked manual: no pass seen). Digits typed at the
+    scan screen open this dialog with what was typed so far.
+    """
 
     CSS_PATH = "dialogs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", show=False)]
 
+    def __init__(self, session: Session, typed: str = "") -> None:
+        super().__init__(session)
+        self.typed = typed
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static("", id="lookup-title", classes="dialog-title", markup=False)
-            yield Input(id="lookup-query", max_length=40)
+            yield Input(id="lookup-query", max_length=40, select_on_focus=False)
             yield OptionList(id="lookup-results")
             yield Static("", id="lookup-message", markup=False)
             yield KeyBar(
@@ -191,8 +203,12 @@ class LookupScreen(GateModal[int | None]):
             )
 
     def on_mount(self) -> None:
+        field = self.query_one(Input)
+        if self.typed:
+            field.value = self.typed
+            field.cursor_position = len(self.typed)
         self.relabel()
-        self.query_one(Input).focus()
+        field.focus()
 
     def relabel(self) -> None:
         self.query_one("#lookup-title", Static).update(self.t("lookup.title"))
@@ -259,22 +275,17 @@ class RegisterScreen(GateModal[RegisterChoice | None]):
     CSS_PATH = "dialogs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", show=False)]
 
-    def __init__(self, session: Session, household: int | None = None) -> None:
-        super().__init__(session)
-        self.household = household
-
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static("", id="register-title", classes="dialog-title", markup=False)
-            yield Input(value=str(self.household or ""), id="register-household", max_length=40)
+            yield Input(id="register-household", max_length=40)
             yield Input(id="register-note", max_length=200)
             yield Static("", id="register-message", markup=False)
             yield KeyBar(self.session, [("Enter", "key.decide"), ("Esc", "key.cancel")])
 
     def on_mount(self) -> None:
         self.relabel()
-        target = "#register-note" if self.household else "#register-household"
-        self.query_one(target, Input).focus()
+        self.query_one("#register-household", Input).focus()
 
     def relabel(self) -> None:
         self.query_one("#register-title", Static).update(self.t("register.title"))
@@ -323,10 +334,7 @@ class PresentScreen(GateModal[int | None]):
             yield KeyBar(self.session, [("Enter", "key.present_go"), ("Esc", "key.cancel")])
 
     def on_mount(self) -> None:
-        last = self.session.last_presented
         field = self.query_one(Input)
-        if last is not None:
-            field.value = str(last)
         self.relabel()
         field.focus()
 
@@ -383,3 +391,87 @@ class HelpScreen(GateModal[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class NotSavedScreen(GateModal[None]):
+    """The database refused the write: the whole screen says NOT recorded and what to do."""
+
+    CSS_PATH = "dialogs.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", show=False),
+        Binding("enter", "close", show=False),
+    ]
+
+    def __init__(self, session: Session, error: DeskError) -> None:
+        super().__init__(session)
+        self.error = error
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("", id="notsaved-big", markup=False)
+            yield Static("", id="notsaved-what", markup=False)
+            yield Static("", id="notsaved-detail", markup=False)
+            yield KeyBar(self.session, [("Enter", "key.close")])
+
+    def on_mount(self) -> None:
+        self.relabel()
+
+    def relabel(self) -> None:
+        from menwei.gateapp.bigtext import banner
+        from menwei.screens.verdict import spaced
+
+        words = self.t("notsaved.title")
+        width = max(20, self.app.size.width - 6)
+        lines = banner(words, "red", width, 6, min_rows=4)
+        self.query_one("#notsaved-big", Static).update(
+            "\n".join(lines) if lines else "✖  " + spaced(words)
+        )
+        self.query_one("#notsaved-what", Static).update(self.t("notsaved.what"))
+        self.query_one("#notsaved-detail", Static).update(
+            self.t("notsaved.detail", message=self.error.values.get("message", ""))
+        )
+        for bar in self.query(KeyBar):
+            bar.relabel()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class QuitScreen(GateModal[str | None]):
+    """Ctrl+Q (or Ctrl+C): hand over first, end the shift, or just close the app."""
+
+    CSS_PATH = "dialogs.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "answer(None)", show=False),
+        Binding("f8", "answer('handover')", show=False),
+        Binding("f2", "answer('finish')", show=False),
+        Binding("ctrl+q", "answer('close')", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("", id="quit-title", classes="dialog-title", markup=False)
+            yield Static("", id="quit-what", markup=False)
+            yield KeyBar(
+                self.session,
+                [
+                    ("F8", "key.handover"),
+                    ("F2", "key.finish"),
+                    ("Ctrl+Q", "key.just_close"),
+                    ("Esc", "key.stay"),
+                ],
+            )
+
+    def on_mount(self) -> None:
+        self.relabel()
+
+    def relabel(self) -> None:
+        self.query_one("#quit-title", Static).update(self.t("quit.title"))
+        self.query_one("#quit-what", Static).update(
+            self.t("quit.what", name=self.session.desk.operator or self.t("status.nobody"))
+        )
+        for bar in self.query(KeyBar):
+            bar.relabel()
+
+    def action_answer(self, answer: str | None) -> None:
+        self.dismiss(answer)

@@ -17,8 +17,9 @@ from menwei.core.eventlog import ChainReport, Event
 from menwei.core.gate import REASON_WORDS
 from menwei.core.policy import OVERRIDE_REASONS
 from menwei.core.shift import today_start
+from menwei.gateapp.session import Session
+from menwei.gateapp.words import group_key
 from menwei.screens.base import GateScreen
-from menwei.screens.session import Session
 from menwei.screens.widgets import KeyBar, StatusBar
 
 LIMIT = 500
@@ -105,7 +106,7 @@ class LogScreen(GateScreen):
         s = self.session
         gate = s.gate
         household_text = self.query_one("#log-household", Input).value.strip()
-        group = self.query_one("#log-group", Input).value.strip() or None
+        group = group_key(self.query_one("#log-group", Input).value)
         operator = self.query_one("#log-operator", Input).value.strip() or None
         reason = self.query_one("#log-reason", Select).value
         self.events = gate.recent_events(
@@ -129,11 +130,14 @@ class LogScreen(GateScreen):
             "log.col.note",
         ):
             table.add_column(self.t(key))
+        # Trips undone since: marked, so nobody counts them (the undo is its own row too).
+        everything = gate.recent_events(since=today_start(gate), limit=LIMIT)
+        annulled = {e.ref for e in everything if e.kind == "annul" and e.ref}
         for e in self.events:
-            table.add_row(*self._row(e), key=e.event_id)
+            table.add_row(*self._row(e, undone=e.event_id in annulled), key=e.event_id)
         self._status()
 
-    def _row(self, e: Event) -> list[str | RichText]:
+    def _row(self, e: Event, *, undone: bool = False) -> list[str | RichText]:
         s = self.session
         style = {"green": "green", "amber": "bold yellow", "red": "bold red"}.get(
             e.verdict or "", ""
@@ -145,9 +149,15 @@ class LogScreen(GateScreen):
         else:
             result = s.w(REASON_WORDS.get(e.reason, REASON_WORDS["not_a_pass"]))
         way = self.t(f"direction.{e.direction}") if e.direction in ("exit", "entry") else ""
+        kind = self.t(f"kind.{e.kind}")
+        if undone:
+            kind += self.t("recent.undone")
+            style = "dim strike"
+        if e.source == "manual" and e.kind in ("exit", "entry"):
+            kind += self.t("recent.manual")
         return [
             f"{s.local(parse_iso(e.wall_time)):%H:%M:%S}",
-            self.t(f"kind.{e.kind}"),
+            RichText(kind, style="dim strike" if undone else ""),
             str(e.household or ""),
             way,
             str(e.headcount or ""),

@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text as RichText
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.widgets import Input, Static
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
 
+from menwei.core.model import DirectionChoice
 from menwei.core.shift import shift_summary
+from menwei.core.text import duration
+from menwei.gateapp.desk import DeskError
+from menwei.gateapp.i18n import desk_error
+from menwei.gateapp.session import Session
 from menwei.screens.base import GateModal
-from menwei.screens.desk import DeskError
-from menwei.screens.i18n import desk_error
-from menwei.screens.session import Session
 from menwei.screens.widgets import KeyBar
 
 OVERDUE_SHOWN = 5
+LANE_CYCLE: dict[DirectionChoice, DirectionChoice] = {
+    "auto": "exit",
+    "exit": "entry",
+    "entry": "auto",
+}
 
 
 def sign_in(screen: GateModal[str | None], name: str, pin_field: Input, error: Static) -> bool:
@@ -35,19 +44,32 @@ def sign_in(screen: GateModal[str | None], name: str, pin_field: Input, error: S
         pin_field.value = ""
         error.update(desk_error(screen.session.lang, exc))
         screen.app.bell()
+        if exc.not_saved:
+            from menwei.screens.dialogs import NotSavedScreen
+
+            screen.app.push_screen(NotSavedScreen(screen.session, exc))
         return False
     return True
 
 
 class SignInScreen(GateModal[str | None]):
-    """Sign in with a name, and a PIN where the committee set one. Cannot be skipped."""
+    """Sign in with a name, and a PIN where the committee set one. Cannot be skipped.
+
+    The name field starts empty (typing never appends to someone else's name); the volunteers
+    who signed in lately are a list to pick from. F2 chooses this gate's lane (exit, entry, both
+    ways), remembered for the gate.
+    """
 
     CSS_PATH = "shift.tcss"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("f10", "app.language", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f10", "app.language", show=False),
+        Binding("f2", "lane", show=False),
+    ]
 
-    def __init__(self, session: Session, *, suggested: str | None = None) -> None:
+    def __init__(self, session: Session) -> None:
         super().__init__(session)
-        self.suggested = suggested
+        self.names = session.desk.recent_names()
+        self.lane: DirectionChoice = session.desk.lane
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -55,16 +77,28 @@ class SignInScreen(GateModal[str | None]):
             yield Static("", id="signin-where", markup=False)
             yield Input(id="signin-name", max_length=40)
             yield Input(id="signin-pin", password=True, max_length=12)
+            yield Static("", id="signin-recent-label", markup=False)
+            yield OptionList(id="signin-recent")
+            yield Static("", id="signin-lane", markup=False)
             yield Static("", id="signin-error", classes="dialog-error", markup=False)
-            yield KeyBar(self.session, [("Enter", "key.signin"), ("F10", "key.language")])
+            yield KeyBar(
+                self.session,
+                [
+                    ("Enter", "key.signin"),
+                    ("↓", "key.pick_name"),
+                    ("F2", "key.lane"),
+                    ("F10", "key.language"),
+                ],
+            )
 
     def on_mount(self) -> None:
-        name = self.query_one("#signin-name", Input)
-        if self.suggested:
-            name.value = self.suggested
         self.query_one("#signin-pin", Input).display = False
+        names = self.query_one("#signin-recent", OptionList)
+        for name in self.names:
+            names.add_option(Option(name, id=name))
+        names.display = bool(self.names)
         self.relabel()
-        name.focus()
+        self.query_one("#signin-name", Input).focus()
 
     def relabel(self) -> None:
         gate = self.session.gate
@@ -74,8 +108,33 @@ class SignInScreen(GateModal[str | None]):
         )
         self.query_one("#signin-name", Input).placeholder = self.t("signin.name")
         self.query_one("#signin-pin", Input).placeholder = self.t("signin.pin")
+        self.query_one("#signin-recent-label", Static).update(
+            self.t("signin.recent") if self.names else ""
+        )
+        self.query_one("#signin-lane", Static).update(
+            self.t("signin.lane", lane=self.t(f"lane.{self.lane}"))
+        )
         for bar in self.query(KeyBar):
             bar.relabel()
+
+    def action_lane(self) -> None:
+        self.lane = LANE_CYCLE[self.lane]
+        self.relabel()
+
+    def on_key(self, event: events.Key) -> None:
+        name = self.query_one("#signin-name", Input)
+        if event.key == "down" and name.has_focus and self.names:
+            event.stop()
+            options = self.query_one("#signin-recent", OptionList)
+            options.highlighted = 0
+            options.focus()
+
+    @on(OptionList.OptionSelected, "#signin-recent")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id is not None:
+            self.query_one("#signin-name", Input).value = event.option.id
+            self._try()
 
     @on(Input.Submitted, "#signin-name")
     def _name_entered(self, event: Input.Submitted) -> None:
@@ -92,6 +151,13 @@ class SignInScreen(GateModal[str | None]):
         pin_field = self.query_one("#signin-pin", Input)
         error = self.query_one("#signin-error", Static)
         if sign_in(self, name, pin_field, error):
+            desk = self.session.desk
+            if self.lane != desk.lane or self.session.save_settings is not None:
+                desk.set_lane(self.lane)
+                if self.session.save_settings is not None:
+                    # The lane holds for this run even when the file cannot be written.
+                    with contextlib.suppress(OSError):
+                        self.session.save_settings()
             self.dismiss(name)
 
 
@@ -170,7 +236,7 @@ class HandoverScreen(GateModal[str | None]):
                         number=h.number,
                         where=s.w(h.address()),
                         since=f"{s.local(entry.since):%H:%M}",
-                        minutes=entry.minutes_out,
+                        out_for=s.w(duration(entry.minutes_out)),
                     ),
                     style="bold red",
                 )
@@ -193,7 +259,12 @@ class HandoverScreen(GateModal[str | None]):
 
     def action_finish(self) -> None:
         """End the shift with nobody taking over, and close the app."""
-        self.session.desk.sign_out()
+        try:
+            self.session.desk.sign_out()
+        except DeskError as exc:
+            self.query_one("#handover-error", Static).update(desk_error(self.session.lang, exc))
+            self.app.bell()
+            return
         self.app.exit()
 
     def action_cancel(self) -> None:

@@ -8,7 +8,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from menwei.core.shift import clock_warning
-from menwei.screens.session import Session
+from menwei.gateapp.session import Session
 
 
 def pad(text: str, width: int) -> str:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from menwei.core.errors import MenweiError
 from menwei.core.home import Home
+from menwei.gateapp.feed import CodeCallback, CodeFeed, FeedStatus, StatusCallback
 from menwei.scanner.debounce import Debouncer
-from menwei.screens.feed import CodeCallback, CodeFeed, FeedStatus, StatusCallback
 
 STATUS_EVERY_S = 1.0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from menwei.screens.desk import DeskError
+    from menwei.gateapp.desk import DeskError
 
 LANGS = ("zh", "en")
 
@@ -36,7 +36,7 @@ ZH: dict[str, str] = {
     "idle.camera": "把证上的二维码对准摄像头",
     "idle.scanner": "或用扫码枪扫一下",
     "idle.how": "看到绿色就放行,黄色要核实,红色不能通行。",
-    "idle.no_pass": "没带证?按 F5 按户号或楼号-房号查找。",
+    "idle.no_pass": "没带证?直接输入户号,或按 F5 查找。",
     "verdict.now": "现在",
     "verdict.household": "户号",
     "verdict.time": "时间",
@@ -44,9 +44,9 @@ ZH: dict[str, str] = {
     "verdict.recorded": "已记录",
     "verdict.not_recorded": "未记录",
     "hint.override": "F3 特批",
-    "hint.override_count": "特批人数 {count}(按数字改)",
+    "hint.override_count": "特批人数 {count}(+/- 改)",
     "hint.call_committee": "不能特批,请联系居委会",
-    "hint.amend": "按数字改人数 · F2 改方向 · F4 撤销",
+    "hint.amend": "+/- 改人数 · F2 改方向 · F4 撤销",
     "hint.flip": "F2 改方向",
     "hint.clears": "{seconds}秒后清除(Esc 立即清除)",
     "direction.exit": "外出",
@@ -56,7 +56,7 @@ ZH: dict[str, str] = {
     "choice.entry": "返回",
     "next.label": "下一位",
     "next.direction": "方向:{way}(F2)",
-    "next.headcount": "人数:{count}(数字键)",
+    "next.headcount": "人数:{count}(+/-)",
     "next.present": "F9 模拟出示通行证",
     "recent.title": "最近记录",
     "recent.none": "本门岗还没有记录",
@@ -130,19 +130,19 @@ ZH: dict[str, str] = {
     "help.title": "帮助",
     "help.body": (
         "扫码:把通行证对准摄像头,或用扫码枪扫。任何时候都可以扫。\n"
-        "绿色 = 放行 / 欢迎回家;黄色 = 请核实;红色 = 禁止通行。\n"
-        "响一声 = 绿,两声 = 黄,三声 = 红。\n"
+        "绿色 ✔ = 放行 / 欢迎回家;黄色 ! = 请核实;红色 ✖ = 禁止通行;灰色 ? = 不是通行证。\n"
+        "同一张证 30 秒内再扫不重复记录;刚外出几分钟又扫码返回,要按回车确认。\n"
         "\n"
-        "1-9   改人数(结果在屏上时改这一次,否则改下一位)\n"
+        "数字  输入户号查找(不会改人数,也不会直接记录)\n"
+        "+ -   改人数(结果在屏上时改这一次,否则改下一位)\n"
+        "回车  确认屏上等待确认的记录;Esc 不记录\n"
         "F2    改方向 外出/返回(结果在屏上时改这一次)\n"
         "F3    特批:红色或黄色时,选原因后放行\n"
         "F4    撤销上一条记录(2分钟内)\n"
-        "F5    没带证:按户号或楼号-房号查找\n"
-        "F6    外出名单:谁在外面、谁超时、各楼组时段\n"
-        "F7    今天的日志,可筛选、校验\n"
-        "F8    交班:看未回的户,下一位签到\n"
-        "F10   English\n"
-        "Esc   回到扫码 / 清除结果"
+        "F5    没带证:按户号或楼号-房号查找,回车确认后记录(标记为手动)\n"
+        "F6    外出名单    F7 今天的日志    F8 交班\n"
+        "F11   返回居民登记    F10 English    F9(演示)模拟出示通行证\n"
+        "Ctrl+Q 退出(先问是否交班)    Esc 回到扫码 / 清除结果"
     ),
     "signin.title": "值班签到",
     "signin.where": "{community} · {gate}",
@@ -157,7 +157,7 @@ ZH: dict[str, str] = {
     ),
     "handover.out": "现在外出 {count} 户",
     "handover.overdue": " 其中超时 {count} 户 ",
-    "handover.overdue_row": "超时  户号 {number} {where}  {since} 出门,已 {minutes} 分钟",
+    "handover.overdue_row": "超时  户号 {number} {where}  {since} 出门,已 {out_for}",
     "handover.more": "……还有 {count} 户超时,见外出名单(F6)",
     "handover.name_needed": "请接班人输入名字;没人接班请按 F2 结束值班。",
     # out-now board
@@ -203,6 +203,57 @@ ZH: dict[str, str] = {
     "error.headcount": "人数要在 1 到 {max} 之间。",
     "error.not_overridable": "屏上没有可特批的结果(伪造、作废的证不能特批)。",
     "error.nothing_to_undo": "没有可撤销的记录(只能撤销2分钟内的放行或返回)。",
+    # --- issue 9 ---
+    "idle.camera_or_scanner": "把证上的二维码对准摄像头,或用扫码枪扫一下",
+    "look.grey": "不是通行证",
+    "ask.title": "请确认",
+    "ask.ago_min": "{minutes}分{seconds}秒",
+    "ask.ago_s": "{seconds}秒",
+    "ask.quick_return": "刚外出 {ago} 又扫码:是回来了吗?",
+    "ask.manual": "手动登记:没有看到通行证",
+    "ask.would": "按回车将记录:{way} {count}人",
+    "ask.would_refuse": "按回车将记录拒绝:{why}",
+    "hint.ask_return": "回车 确认返回并记录 · Esc 不记录",
+    "hint.ask_manual": "回车 记录{way}(手动·未见证) · F2 改方向 · +/- 人数 · Esc 不记录",
+    "hint.ask_deny": "回车 记录这次拒绝 · F2 改方向 · Esc 不记录",
+    "verdict.household_line": "户号 {number}  {where}",
+    "verdict.members": "({count}口人)",
+    "verdict.refused_way": "拒绝{way}:没有放行,拒绝已记录",
+    "verdict.undone_way": "已撤销:{way} {count}人",
+    "verdict.manual": "手动·未见通行证",
+    "repeat.title": "同一张证 {seconds} 秒前已扫过,不重复记录",
+    "next.big": "下一位:{way} {count}人",
+    "next.lane": "车道:{lane}",
+    "lane.auto": "双向",
+    "lane.exit": "出口",
+    "lane.entry": "入口",
+    "recent.manual": "(手动)",
+    "recent.undone": "(已撤销)",
+    "key.quit": "退出",
+    "key.just_close": "直接关闭",
+    "key.stay": "继续值班",
+    "key.pick_name": "选最近的名字",
+    "key.lane": "车道",
+    "quit.title": "退出门岗程序?",
+    "quit.what": "{name} 正在值班。\nF8 先交班给下一位 · F2 结束值班并退出 · Ctrl+Q 直接关闭(不交班)",
+    "notsaved.title": "未记录",
+    "notsaved.what": (
+        "这次没有存进日志(磁盘满、文件只读或被别的程序占用)。\n"
+        "请在纸上登记这一户,并告诉居委会信息员。程序继续运行,下次扫码会自动重试。"
+    ),
+    "notsaved.detail": "详情:{message}",
+    "signin.recent": "最近值班的人(↓ 选择,回车签到):",
+    "signin.lane": "本门岗车道:{lane}(F2 切换)",
+    "error.not_saved": "未记录:{message}",
+    "error.not_listed": "{name} 不在居委会的值班名单上,请联系居委会。",
+    "error.nothing_pending": "没有等待确认的记录。",
+    "error.override_too_late": "这次拒绝已超过特批时限,请重新扫码。",
+    "board.next_today": "今天 {time}(还有{wait})",
+    "ask.where_in": "现在:在小区内",
+    "next.count_big": "下一位 {count}人",
+    "ask.where_out": "现在:外出中,{since} 从{gate}出去,已 {out_for}",
+    "board.next_tomorrow": "明天 {time}",
+    "board.next_later": "{date} {time}",
 }
 
 EN: dict[str, str] = {
@@ -225,7 +276,7 @@ EN: dict[str, str] = {
     "idle.camera": "Hold the pass's QR code to the camera",
     "idle.scanner": "or scan it with the scanner",
     "idle.how": "Green: let them go. Amber: check. Red: they may not pass.",
-    "idle.no_pass": "No pass? F5 finds a household by number or building-room.",
+    "idle.no_pass": "No pass? Type the household number, or F5 to find it.",
     "verdict.now": "now",
     "verdict.household": "household",
     "verdict.time": "time",
@@ -233,9 +284,9 @@ EN: dict[str, str] = {
     "verdict.recorded": "recorded",
     "verdict.not_recorded": "not recorded",
     "hint.override": "F3 override",
-    "hint.override_count": "override for {count} (digit changes)",
+    "hint.override_count": "override for {count} (+/- changes)",
     "hint.call_committee": "no override: call the committee",
-    "hint.amend": "digit: people · F2: direction · F4: undo",
+    "hint.amend": "+/-: people · F2: direction · F4: undo",
     "hint.flip": "F2 other direction",
     "hint.clears": "clears in {seconds} s (Esc now)",
     "direction.exit": "going out",
@@ -245,7 +296,7 @@ EN: dict[str, str] = {
     "choice.entry": "coming in",
     "next.label": "Next",
     "next.direction": "direction: {way} (F2)",
-    "next.headcount": "people: {count} (digit)",
+    "next.headcount": "people: {count} (+/-)",
     "next.present": "F9 shows a pass (demo)",
     "recent.title": "Latest records",
     "recent.none": "No records at this gate yet",
@@ -317,19 +368,20 @@ EN: dict[str, str] = {
     "help.title": "Help",
     "help.body": (
         "Scan: hold the pass to the camera, or use the scanner. Any time, on any screen.\n"
-        "Green = go ahead / welcome home; amber = check; red = stop.\n"
-        "One bell = green, two = amber, three = red.\n"
+        "Green ✔ = go ahead / welcome home; amber ! = check; red ✖ = stop; grey ? = not a pass.\n"
+        "The same pass again within 30 s is not recorded twice; a return minutes after its exit "
+        "waits for Enter.\n"
         "\n"
-        "1-9   people (on screen: this scan; otherwise: the next one)\n"
-        "F2    direction out/in (on screen: this scan)\n"
-        "F3    override a red or amber result, with a reason\n"
-        "F4    undo the last record (within 2 minutes)\n"
-        "F5    no pass: find by household number or building-room\n"
-        "F6    out now: who is out, who is late, groups' windows\n"
-        "F7    today's log, with filters and a check\n"
-        "F8    hand over: what is open, the next volunteer signs in\n"
-        "F10   中文\n"
-        "Esc   back to scanning / clear the result"
+        "digits household lookup (never a headcount, never a record by itself)\n"
+        "+ -    people (on screen: this scan; otherwise: the next one)\n"
+        "Enter  record what waits for confirmation; Esc: do not record\n"
+        "F2     direction out/in (on screen: this scan)\n"
+        "F3     override a red or amber result, with a reason\n"
+        "F4     undo the last record (within 2 minutes)\n"
+        "F5     no pass: find a household, Enter records it (marked manual)\n"
+        "F6     out now    F7 today's log    F8 hand over\n"
+        "F11    register a returning resident    F10 中文    F9 (demo) show a pass\n"
+        "Ctrl+Q quit (asks about handing over)    Esc back to scanning / clear"
     ),
     "signin.title": "Sign in for your shift",
     "signin.where": "{community} · {gate}",
@@ -344,7 +396,7 @@ EN: dict[str, str] = {
     ),
     "handover.out": "{count} households out now",
     "handover.overdue": " {count} overdue ",
-    "handover.overdue_row": "late  household {number} {where}  out at {since}, {minutes} min",
+    "handover.overdue_row": "late  household {number} {where}  out at {since}, for {out_for}",
     "handover.more": "... {count} more overdue: see Out now (F6)",
     "handover.name_needed": "The next volunteer types a name; nobody taking over: F2 ends the shift.",
     "board.title": "{count} households out now",
@@ -387,6 +439,58 @@ EN: dict[str, str] = {
     "error.headcount": "People must be 1 to {max}.",
     "error.not_overridable": "No result on screen that can be overridden (never a forged or revoked pass).",
     "error.nothing_to_undo": "Nothing to undo (only a trip recorded in the last 2 minutes).",
+    # --- issue 9 ---
+    "idle.camera_or_scanner": "Hold the pass's QR code to the camera, or scan it",
+    "look.grey": "Not a pass",
+    "ask.title": "Confirm",
+    "ask.ago_min": "{minutes} min {seconds} s",
+    "ask.ago_s": "{seconds} s",
+    "ask.quick_return": "Went out only {ago} ago: are they really back?",
+    "ask.manual": "Typed in by hand: no pass seen",
+    "ask.would": "Enter records: {way}, people: {count}",
+    "ask.would_refuse": "Enter records a refusal: {why}",
+    "hint.ask_return": "Enter: record the return · Esc: do not record",
+    "hint.ask_manual": "Enter: record {way} (manual, no pass) · F2 direction · +/- people · Esc: do not record",
+    "hint.ask_deny": "Enter: record this refusal · F2 direction · Esc: do not record",
+    "verdict.household_line": "household {number}  {where}",
+    "verdict.members": "({count} living there)",
+    "verdict.refused_way": "refused {way}: not let through, refusal recorded",
+    "verdict.undone_way": "undone: {way}, people: {count}",
+    "verdict.manual": "manual, no pass seen",
+    "repeat.title": "Same pass read {seconds} s ago: not recorded twice",
+    "next.big": "next: {way}, people: {count}",
+    "next.lane": "lane: {lane}",
+    "lane.auto": "both ways",
+    "lane.exit": "exit",
+    "lane.entry": "entry",
+    "recent.manual": "(manual)",
+    "recent.undone": "(undone)",
+    "key.quit": "Quit",
+    "key.just_close": "Just close",
+    "key.stay": "Stay",
+    "key.pick_name": "Recent names",
+    "key.lane": "Lane",
+    "quit.title": "Quit the gate app?",
+    "quit.what": "{name} is on duty.\nF8 hand over first · F2 end the shift and quit · Ctrl+Q just close (no handover)",
+    "notsaved.title": "Not saved",
+    "notsaved.what": (
+        "This was NOT recorded (disk full, read-only file, or another program holds the log).\n"
+        "Write this household down on paper and tell the committee. The app keeps running; "
+        "the next scan tries again."
+    ),
+    "notsaved.detail": "Details: {message}",
+    "signin.recent": "Signed in lately (↓ to pick, Enter to sign in):",
+    "signin.lane": "This gate's lane: {lane} (F2 changes)",
+    "error.not_saved": "NOT recorded: {message}",
+    "error.not_listed": "{name} is not on the committee's list of volunteers: call the committee.",
+    "error.nothing_pending": "Nothing waits for confirmation.",
+    "error.override_too_late": "That refusal is past the override time: scan the pass again.",
+    "board.next_today": "today {time} (in {wait})",
+    "ask.where_in": "now: inside",
+    "next.count_big": "next: {count}",
+    "ask.where_out": "now: out since {since} (gate {gate}), {out_for}",
+    "board.next_tomorrow": "tomorrow {time}",
+    "board.next_later": "{date} {time}",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"zh": ZH, "en": EN}

@@ -2,7 +2,7 @@
 
 A keyboard-wedge scanner types the pass code and Enter in a burst. Where no text field has focus,
 every printable key is held back for a moment (`hold_s`, about a tenth of a second): a lone key
-is then handed on as the shortcut it is (a digit sets the headcount), while a burst ended by Enter
+is then handed on as the shortcut it is (digits start a household lookup), while a burst ended by Enter
 becomes a scan and none of its characters act as shortcuts, even when the burst is broken. In a text field, only what could be a
 pass (`MW:` ...) is held back, so typing is never delayed, and a pass scanned into a search box
 goes to the gate instead of the box.
@@ -52,9 +52,11 @@ class KeyGate(Generic[T]):
         would turn the digits of a pass into headcount changes.
         """
         items = [item for item, _, _ in self._held]
+        chars = "".join(c for _, c, _ in self._held)
         in_text = self._held_in_text
         self._held.clear()
-        return items if in_text or len(items) == 1 else []
+        # Digits alone are a household number typed quickly: harmless, they start a lookup.
+        return items if in_text or len(items) == 1 or chars.isdigit() else []
 
     def key(
         self, item: T, *, char: str | None, enter: bool, at: float, text_field: bool

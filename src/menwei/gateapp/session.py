@@ -8,9 +8,10 @@ from datetime import datetime
 from menwei.core.eventlog import ChainReport
 from menwei.core.gate import GateService
 from menwei.core.text import Text
-from menwei.screens.desk import Desk
-from menwei.screens.feed import FeedStatus, Presenter
-from menwei.screens.i18n import tr
+from menwei.gateapp.desk import Desk
+from menwei.gateapp.feed import FeedStatus, Presenter
+from menwei.gateapp.i18n import tr
+from menwei.gateapp.sound import Sound
 
 # Seconds a verdict stays on screen before the panel clears.
 VERDICT_SECONDS = 10.0
@@ -28,6 +29,8 @@ class Session:
         verdict_seconds: float = VERDICT_SECONDS,
         has_camera: bool = False,
         undone: Callable[[str], None] | None = None,
+        sound: Sound | None = None,
+        save_settings: Callable[[], None] | None = None,
     ) -> None:
         self.desk = desk
         self.lang = lang
@@ -39,6 +42,9 @@ class Session:
         self.last_presented: int | None = None
         # Called with the scanned text of an undone record, so the camera takes that card again.
         self.undone = undone
+        self.sound = sound or Sound(cues=False, speech=False)
+        # Writes the desk's settings (the lane chosen at sign-in) back to the settings file.
+        self.save_settings = save_settings
 
     @property
     def gate(self) -> GateService:

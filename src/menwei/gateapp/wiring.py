@@ -28,9 +28,17 @@ def open_store(home: Home) -> Store:
     return Store.open(home.db_path)
 
 
-def open_gate(home: Home, *, clock: Clock | None = None) -> GateService:
-    """Open this home's gate: the store, the policy file if it changed, and the hooks."""
+def open_gate(
+    home: Home, *, clock: Clock | None = None, busy_timeout_ms: int | None = None
+) -> GateService:
+    """Open this home's gate: the store, the policy file if it changed, and the hooks.
+
+    `busy_timeout_ms` shortens how long a write waits for another writer (the gate app's
+    screen must not freeze for the default 10 s; it says NOT recorded and lets the next scan retry).
+    """
     store = open_store(home)
+    if busy_timeout_ms is not None:
+        store.db.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     _, warning = refresh_policy_from_file(home, store)
     gate = GateService(store, clock=clock, hooks=event_hooks())
     gate.warnings = [warning] if warning else []

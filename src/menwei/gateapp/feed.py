@@ -1,6 +1,6 @@
 """What the gate app needs from a camera: a blocking `run` it calls in a worker thread.
 
-The app knows nothing of OpenCV or decoders; `menwei.camera` adapts the scanner's parts to this.
+The app knows nothing of OpenCV or decoders; `menwei.gateapp.camera` adapts the scanner's parts to this.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from menwei.screens.feed import FeedStatus
+from menwei.gateapp.feed import FeedStatus
 
 
 class CodeScanned(Message):

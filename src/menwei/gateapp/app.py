@@ -15,6 +15,7 @@ from typing import ClassVar
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Input, TextArea
@@ -24,21 +25,26 @@ from menwei.core.clock import Clock
 from menwei.core.gate import GateService
 from menwei.core.home import Home
 from menwei.core.shift import verify_home_log
+from menwei.gateapp.desk import Desk, DeskError
+from menwei.gateapp.feed import CodeFeed, FeedStatus, Presenter
+from menwei.gateapp.i18n import tr
+from menwei.gateapp.keygate import PASS_PREFIX, KeyGate
+from menwei.gateapp.messages import CameraChanged, CodeScanned
+from menwei.gateapp.session import VERDICT_SECONDS, Session
+from menwei.gateapp.settings import GateSettings, load_settings, save_settings
+from menwei.gateapp.sound import Sound
 from menwei.screens.base import GateModal, GateScreen
 from menwei.screens.board import BoardScreen
-from menwei.screens.desk import Desk
-from menwei.screens.dialogs import HelpScreen
-from menwei.screens.feed import CodeFeed, FeedStatus, Presenter
-from menwei.screens.i18n import tr
-from menwei.screens.keygate import PASS_PREFIX, KeyGate
+from menwei.screens.dialogs import HelpScreen, NotSavedScreen, QuitScreen
 from menwei.screens.log import LogScreen
-from menwei.screens.messages import CameraChanged, CodeScanned
 from menwei.screens.scan import ScanScreen
-from menwei.screens.session import VERDICT_SECONDS, Session
 from menwei.screens.shift import HandoverScreen, SignInScreen
 from menwei.screens.widgets import StatusBar
 
 AREAS = ("scan", "board", "log")
+# The app waits this long for another writer (sync, a CLI command) before saying NOT recorded:
+# long enough for any normal write, short enough that the volunteer is not left staring.
+APP_BUSY_TIMEOUT_MS = 3000
 
 
 class GateApp(App[None]):
@@ -46,6 +52,8 @@ class GateApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
     DEFAULT_MODE = "scan"
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "ask_quit", show=False, priority=True),
+        Binding("ctrl+c", "ask_quit", show=False, priority=True),
         Binding("f1", "help", show=False),
         Binding("f6", "area('board')", show=False),
         Binding("f7", "area('log')", show=False),
@@ -53,6 +61,10 @@ class GateApp(App[None]):
         Binding("f10", "language", show=False),
         Binding("escape", "area('scan')", show=False),
     ]
+
+    # The screen state everything else follows: changing it redraws what depends on it.
+    language: reactive[str] = reactive("zh", init=False)
+    camera: reactive[FeedStatus | None] = reactive(None, init=False, always_update=True)
 
     def __init__(
         self,
@@ -63,6 +75,8 @@ class GateApp(App[None]):
     ) -> None:
         super().__init__()
         self.session = session
+        self.set_reactive(GateApp.language, session.lang)
+        self.set_reactive(GateApp.camera, session.camera)
         self.feed = feed
         self.start_operator = operator
         self.keygate: KeyGate[events.Key] = KeyGate()
@@ -79,16 +93,33 @@ class GateApp(App[None]):
             self.session.desk.sign_in(self.start_operator)
             self.relabel_all()
         else:
-            self.push_screen(
-                SignInScreen(self.session, suggested=self.session.gate.current_operator()),
-                self._signed_in,
-            )
+            self.push_screen(SignInScreen(self.session), self._signed_in)
         if self.feed is not None:
             self._run_camera(self.feed)
         self.call_after_refresh(self._mark_ready)
 
+    @work(thread=True, exclusive=True, group="warm", exit_on_error=False)
+    def _warm_words(self) -> None:
+        """Draw the verdict words once, off the UI thread, so no scan waits for the font."""
+        from menwei.core.decision import TITLES
+        from menwei.gateapp.bigtext import banner
+
+        width = max(40, self.size.width - 4)
+        langs = (self.session.lang, "en" if self.session.lang == "zh" else "zh")
+        for lang in langs:
+            pairs = [(t.get(lang), v) for (v, _), t in TITLES.items()]
+            pairs += [(tr(lang, "look.grey"), "grey"), (tr(lang, "ask.title"), "amber")]
+            for words, look in pairs:
+                banner(words, look, width, self.scan_screen.panel.big_rows)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """The scan screen lays itself out for the terminal even under a dialog."""
+        if self.scan_screen.is_mounted:
+            self.scan_screen.fit(event.size)
+
     def _mark_ready(self) -> None:
         self.ready_at = time.monotonic()
+        self._warm_words()
 
     def _signed_in(self, name: str | None) -> None:
         self.relabel_all()
@@ -96,7 +127,30 @@ class GateApp(App[None]):
     # --- areas and dialogs ----------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "ask_quit":
+            return not isinstance(self.screen, QuitScreen)
         return not (action in ("area", "help", "handover") and isinstance(self.screen, ModalScreen))
+
+    def action_ask_quit(self) -> None:
+        """Ctrl+Q or Ctrl+C: ask whether to hand over, end the shift, or just close."""
+        if self.session.desk.operator is None:
+            self.exit()
+            return
+
+        def done(answer: str | None) -> None:
+            if answer == "close":
+                self.exit()
+            elif answer == "handover":
+                self.action_handover()
+            elif answer == "finish":
+                try:
+                    self.session.desk.sign_out()
+                except DeskError as error:
+                    self.scan_screen.tell(error)
+                    return
+                self.exit()
+
+        self.push_screen(QuitScreen(self.session), done)
 
     async def action_area(self, area: str) -> None:
         if area in AREAS:
@@ -109,8 +163,17 @@ class GateApp(App[None]):
         self.push_screen(HandoverScreen(self.session), self._signed_in)
 
     def action_language(self) -> None:
-        self.session.lang = "en" if self.session.lang == "zh" else "zh"
+        self.language = "en" if self.language == "zh" else "zh"
+
+    def watch_language(self, lang: str) -> None:
+        """Every open screen and dialog redraws its words in the new language."""
+        self.session.lang = lang
         self.relabel_all()
+
+    def watch_camera(self, status: FeedStatus | None) -> None:
+        self.session.camera = status
+        for bar in self.screen.query(StatusBar):
+            bar.refresh_status()
 
     def relabel_all(self) -> None:
         for screen in self.screen_stack:
@@ -125,17 +188,19 @@ class GateApp(App[None]):
             self.bell()
             self.notify(tr(self.session.lang, "error.sign_in_first"), severity="error")
             return
-        # A new scan replaces the verdict the open dialog was about.
-        while isinstance(self.screen, ModalScreen) and not isinstance(self.screen, SignInScreen):
-            self.pop_screen()
-        if self.current_mode != "scan":
-            await self.switch_mode("scan")
+        # A new scan replaces the verdict the open dialog was about; the same pass read again
+        # (a double read, camera and scanner both) leaves the dialog alone.
+        if self.session.desk.repeat_of(message.text) is None:
+            while isinstance(self.screen, ModalScreen) and not isinstance(
+                self.screen, SignInScreen | NotSavedScreen | QuitScreen
+            ):
+                self.pop_screen()
+            if self.current_mode != "scan":
+                await self.switch_mode("scan")
         self.scan_screen.take_scan(message.text, message.source, message.seen_at)
 
     def on_camera_changed(self, message: CameraChanged) -> None:
-        self.session.camera = message.status
-        for bar in self.screen.query(StatusBar):
-            bar.refresh_status()
+        self.camera = message.status
 
     @work(thread=True, exclusive=True, group="camera", exit_on_error=False)
     def _run_camera(self, feed: CodeFeed) -> None:
@@ -173,8 +238,7 @@ class GateApp(App[None]):
             at=at,
             text_field=isinstance(self.focused, Input | TextArea),
         )
-        for held in outcome.release:
-            await super().on_event(held)
+        await self._hand_on(outcome.release)
         if outcome.scan is not None:
             self.post_message(CodeScanned(outcome.scan, "wedge", at))
         elif outcome.forward:
@@ -190,7 +254,15 @@ class GateApp(App[None]):
 
     async def _flush_keys(self) -> None:
         self._flush_timer = None
-        for held in self.keygate.flush():
+        await self._hand_on(self.keygate.flush())
+
+    async def _hand_on(self, keys: list[events.Key]) -> None:
+        """Hand held keys on; digits typed at the scan screen start a household lookup."""
+        digits = [k for k in keys if k.character is not None and k.character.isdigit()]
+        if keys and len(digits) == len(keys) and self.screen is self.scan_screen:
+            self.scan_screen.action_lookup("".join(k.character or "" for k in digits))
+            return
+        for held in keys:
             await super().on_event(held)
 
 
@@ -204,31 +276,50 @@ def make_app(
     operator: str | None = None,
     sync_status: Callable[[str], str] | None = None,
     verdict_seconds: float = VERDICT_SECONDS,
+    settings: GateSettings | None = None,
+    sound: Sound | None = None,
 ) -> GateApp:
     """The gate app for `home`.
 
     `camera` is a feed, or a source as `menwei gate --camera` takes it ("0", a file, "demo" for
     the simulated camera, "none"); `operator` signs that volunteer in without asking (tests,
     kiosks); `sync_status(lang)` returns a short text for the status bar's sync slot.
+    `settings` default to the home's `gate-settings.json`; `sound` to the laptop's speakers as
+    the settings allow.
     """
     if gate is None:
-        from menwei.wiring import open_gate
+        from menwei.gateapp.wiring import open_gate
 
-        gate = open_gate(home, clock=clock)
+        gate = open_gate(home, clock=clock, busy_timeout_ms=APP_BUSY_TIMEOUT_MS)
     if isinstance(camera, str):
-        from menwei.camera import build_feed
+        from menwei.gateapp.camera import build_feed
 
         feed = build_feed(camera, home)
     else:
         feed = camera
+    if settings is None:
+        settings = load_settings(home)
+    if sound is None:
+        sound = Sound(cues=settings.sound, speech=settings.speech)
+    desk = Desk(gate, settings)
+
+    def save() -> None:
+        save_settings(home, desk.settings)
+
+    def undone(text: str) -> None:
+        if feed is not None:
+            feed.forget(text)
+
     session = Session(
-        Desk(gate),
+        desk,
         lang=lang,
         presenter=feed if isinstance(feed, Presenter) else None,
         sync_status=sync_status,
         verify_log=partial(verify_home_log, home),
         verdict_seconds=verdict_seconds,
         has_camera=feed is not None,
-        undone=feed.forget if feed is not None else None,
+        undone=undone,
+        sound=sound,
+        save_settings=save,
     )
     return GateApp(session, feed=feed, operator=operator)

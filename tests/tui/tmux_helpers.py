@@ -1,0 +1,110 @@
+"""Driving the real `menwei gate` in tmux, as a volunteer (or a USB scanner) would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+HOUSEHOLDS = [
+    (1203, "3", "2", "301", "3", 3, "normal"),
+    (1204, "3", "2", "302", "3", 2, "normal"),
+    (2101, "7", "1", "101", "5", 1, "elderly_alone"),
+]
+
+
+def make_home(root: Path) -> dict[int, str]:
+    """A community of three households with passes, on the real clock; codes by household."""
+    from menwei.core.community import init_community
+    from menwei.core.home import Home
+    from menwei.core.issuing import issue
+    from menwei.core.store import Store
+
+    home = Home(root)
+    now = datetime.now(UTC)
+    init_community(home, community=4201, name="钟楼居民区", gate="东门", now=now)
+    store = Store.open(home.db_path)
+    try:
+        with store.write() as db:
+            for row in HOUSEHOLDS:
+                db.execute(
+                    "insert into households (household, building, unit, room, building_group,"
+                    " members, category, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [*row, "2026-01-01T00:00:00.000Z"],
+                )
+        issued = issue(home, store, households=None, now=now, valid_until=date(2099, 12, 31))
+    finally:
+        store.close()
+    return {p.household.number: p.code for p in issued}
+
+
+class Tmux:
+    """One tmux session running one command; `screen()` is what the terminal shows."""
+
+    def __init__(self, name: str, command: str, width: int, height: int) -> None:
+        self.name = f"{name}-{os.getpid()}"
+        subprocess.run(
+            [
+                "tmux",
+                "new-session",
+                "-d",
+                "-s",
+                self.name,
+                "-x",
+                str(width),
+                "-y",
+                str(height),
+                command,
+            ],
+            check=True,
+            env={k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")},
+        )
+
+    def screen(self) -> str:
+        done = subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
+        )
+        return done.stdout
+
+    def alive(self) -> bool:
+        done = subprocess.run(["tmux", "has-session", "-t", self.name], capture_output=True)
+        return done.returncode == 0
+
+    def wait_for(self, text: str, timeout: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            shown = self.screen()
+            if text in shown:
+                return shown
+            time.sleep(0.02)
+        raise AssertionError(f"{text!r} not on screen after {timeout} s:\n{self.screen()}")
+
+    def type(self, text: str) -> None:
+        """Literal text in one go (a USB scanner's burst)."""
+        subprocess.run(["tmux", "send-keys", "-t", self.name, "-l", text], check=True)
+
+    def key(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def slowly(self, text: str, gap: float = 0.15) -> None:
+        """A person typing: one key at a time."""
+        for c in text:
+            self.type(c)
+            time.sleep(gap)
+
+    def scan(self, code: str) -> None:
+        self.type(code)
+        self.key("Enter")
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+def gate_command(home: Path, lang: str, *, log: Path | None = None) -> str:
+    menwei = f"{sys.executable} -m menwei gate --camera none --no-sound --lang {lang}"
+    tail = f"; echo EXIT=$? > {log}; sleep 30" if log is not None else ""
+    # COLUMNS/LINES in the environment (pytest's own terminal) would override the tmux size.
+    return f"env -u COLUMNS -u LINES MENWEI_HOME={home} {menwei}{tail}"
