@@ -249,7 +249,7 @@ def m010_sync(db: Database) -> None:
 
 # --- issue 11 ---
 @migrations()
-def m018_shared_order(db: Database) -> None:
+def m110_shared_order(db: Database) -> None:
     # Every event gets its place in the one order gates and server share (core/ordering.py):
     # `hlc_ms` is written into new events' bodies; `okey` is the derived, comparable key, also
     # filled in for older events (their bodies are not touched: the chain stays intact).
