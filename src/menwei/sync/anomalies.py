@@ -5,9 +5,9 @@ gate and day) it is about, so finding it again is a no-op. When a late sync brin
 changes the picture (the missing exit arrives from an offline gate), a sequence anomaly is
 `withdrawn`, not deleted: it stays listed with `--all`.
 
-The sequence rules fold a household's trips in the same order the gates use to derive where a
-household is (wall time, then event id; annulled events left out), so the server and every gate
-agree on the state they are about.
+The sequence rules fold a household's trips in the shared order the gates use to derive where a
+household is (`core/ordering.py`: hybrid logical clock, then gate, sequence and event id;
+annulled events left out), so the server and every gate agree on the state they are about.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class Trip:
     kind: str
     direction: str | None
     gate_id: str
+    okey: str | None = None  # its place in the shared order (core/ordering.py)
 
     @property
     def way(self) -> str | None:
@@ -59,11 +60,11 @@ class Trip:
 
     @property
     def key(self) -> str:
-        return sort_key(self.wall_time, self.event_id)
+        return self.okey if self.okey is not None else sort_key(self.wall_time, self.event_id)
 
 
 def sort_key(wall_time: str, event_id: str) -> str:
-    """The order of the fold as one comparable string (wall times have a fixed width)."""
+    """The order of events that carry no order key (wall time, then event id)."""
     return f"{wall_time}|{event_id}"
 
 

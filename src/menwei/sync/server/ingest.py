@@ -43,8 +43,8 @@ __all__ = ["Ingest", "create_stream", "load_stream", "load_view", "parse_body", 
 _INSERT = (
     "insert into events (community_id, event_id, gate_id, epoch, seq, kind, direction, household,"
     " serial, reason, wall_time, ref, overdue, clock_offset_ms, body, prev_hash, hash,"
-    " received_at, source, orphan)"
-    " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " received_at, source, orphan, okey)"
+    " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _STREAM = "epoch, parent_epoch, base_seq, base_hash, through_seq, head_hash"
 
@@ -332,5 +332,6 @@ class Ingest:
                 self.now_iso,
                 self.source,
                 int(step.orphan),
+                row.key,
             ],
         )

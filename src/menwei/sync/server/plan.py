@@ -43,6 +43,7 @@ from typing import Any
 
 from menwei.core.clock import parse_iso
 from menwei.core.eventlog import GENESIS, KINDS, chain_hash
+from menwei.core.ordering import order_key_of
 from menwei.sync.anomalies import anomaly_id
 from menwei.sync.protocol import CLOCK_WARN_MS, PushBatch, Rejection, WireEvent
 from menwei.sync.server.storage import NotEnrolled
@@ -104,6 +105,8 @@ def validate_body(ev: WireEvent, b: dict[str, Any] | None) -> str | None:
         bad.append("headcount")
     if not _opt_int(g("clock_offset_ms"), -(2**53), 2**53):
         bad.append("clock_offset_ms")
+    if not _opt_int(g("hlc_ms"), 0, 10**15 - 1):
+        bad.append("hlc_ms")
     if g("ref") is not None and type(g("ref")) is not str:
         bad.append("ref")
     if type(g("overdue", False)) is not bool:
@@ -227,7 +230,7 @@ class StreamView:
 class NewEventRow:
     """What the household rules need of an event just stored."""
 
-    key: str  # its place in a household's fold: wall time | event id
+    key: str  # its place in the shared order (core/ordering.py)
     event_id: str
     gate_id: str
     kind: str
@@ -630,7 +633,7 @@ class _Planner:
             )
             return
         row = NewEventRow(
-            key=f"{body['wall_time']}|{eid}",
+            key=order_key_of(body),
             event_id=eid,
             gate_id=self.gate_id,
             kind=body["kind"],

@@ -670,7 +670,7 @@ class SqliteStorage(ServerStorage):
                 events += self._remote_events(
                     "select gseq, gate_id, epoch, seq, body from ("
                     " select e.*, row_number() over (partition by household"
-                    "  order by wall_time desc, event_id desc) as n from events e"
+                    "  order by okey desc) as n from events e"
                     f" where community_id = ? and wall_time < ? and kind in {TRIP_KINDS_SQL}"
                     " and household is not null and not exists (select 1 from events a"
                     "  where a.ref = e.event_id and a.kind = 'annul'))"
