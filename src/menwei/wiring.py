@@ -29,8 +29,14 @@ def open_store(home: Home) -> Store:
 
 
 def open_gate(home: Home, *, clock: Clock | None = None) -> GateService:
-    """Open this home's gate: the store, the policy file if it changed, and the hooks."""
+    """Open this home's gate: the store (refused when the file is damaged), the policy file if
+    it changed, and the hooks."""
     store = open_store(home)
+    try:
+        store.require_sound()
+    except BaseException:
+        store.close()
+        raise
     _, warning = refresh_policy_from_file(home, store)
     gate = GateService(store, clock=clock, hooks=event_hooks())
     gate.warnings = [warning] if warning else []

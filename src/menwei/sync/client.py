@@ -409,6 +409,7 @@ class _Sync:
         with self.store.write() as db:
             apply.set_state(db, server_instance=status.instance_id)
         acked, epoch = self._push(status, offset)
+        self._anchor(acked, epoch, status.gate_id)
         self._pull()
         self._anomalies()
         head_seq, _ = apply.local_head(self.store)
@@ -431,6 +432,18 @@ class _Sync:
             bytes_received=self.client.bytes_received,
             warnings=tuple(self.warnings),
         )
+
+    def _anchor(self, acked: int, epoch: int, gate_id: str) -> None:
+        """Keep, outside the database file, the head of the log the server acknowledged."""
+        from menwei.core import integrity
+
+        if self.store.path is None or acked <= 0:
+            return
+        row = self.store.one("select hash from events where seq = ?", [acked])
+        if row is None:
+            return
+        anchor = integrity.Anchor(acked, str(row["hash"]), epoch, gate_id, self.now())
+        integrity.write_anchor(self.store.path, anchor)
 
     def _snapshot(self) -> None:
         snap = self.client.snapshot()
