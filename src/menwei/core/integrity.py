@@ -324,7 +324,7 @@ def full_check(conn: sqlite3.Connection, path: Path | None) -> IntegrityReport:
 
 
 def verify_file(path: Path) -> IntegrityReport:
-    """`log verify` on a home's database, read-only: classified first, never written to."""
+    """`log verify` on a home's database: classified first, only read."""
     if not path.exists():
         from menwei.core.errors import NotInitialised
 
@@ -334,7 +334,8 @@ def verify_file(path: Path) -> IntegrityReport:
         )
     classify_file(path)
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        # Read-write mode only so that SQLite can rebuild a lost `-shm` file; nothing is written.
+        conn = sqlite3.connect(path, timeout=10)
     except sqlite3.DatabaseError as exc:
         raise damaged(path, str(exc), str(exc)) from None
     try:

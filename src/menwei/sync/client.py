@@ -462,11 +462,13 @@ class _Sync:
         if warning:
             self.warnings.append(warning)
 
-    def _push_with_retries(self, batch: bytes) -> PushResult:
+    def _push_with_retries(self, batch: bytes) -> tuple[PushResult, bool]:
+        """The server's answer, and whether the batch was sent more than once (an earlier
+        attempt may have been stored before its answer was lost)."""
         attempt = 0
         while True:
             try:
-                return self.client.push(batch, compressed=True)
+                return self.client.push(batch, compressed=True), attempt > 0
             except SyncOffline:
                 attempt += 1
                 if attempt > self.retries:
@@ -504,12 +506,14 @@ class _Sync:
                 probe = False
                 answer = sender.submit(self._push_with_retries, batch.data)
                 ahead = build(batch.last_seq) if batch.count else None
-                result = answer.result()
+                result, resent = answer.result()
                 new = apply.apply_push_result(
                     self.store, result, head_seq=batch.head_seq, now=self.now()
                 )
-                self.pushed += result.inserted
-                self.duplicates += result.duplicates
+                # The summary counts what was new to the server: after a resend, what the
+                # server calls duplicates came from this sync's own lost attempt.
+                self.pushed += result.inserted + (result.duplicates if resent else 0)
+                self.duplicates += 0 if resent else result.duplicates
                 self.rejected += len(result.rejected)
                 self.forked |= result.forked
                 if new > acked:

@@ -151,7 +151,18 @@ def load_view(
                 [community_id, *chunk],
             ).fetchall()
         )
-    return StreamView(gate_id, current_epoch, streams, positions, known, frozenset(others))
+    cloned = db.execute(
+        "select 1 from streams where gate_id = ? and reason = 'cloned' limit 1", [gate_id]
+    ).fetchone()
+    return StreamView(
+        gate_id,
+        current_epoch,
+        streams,
+        positions,
+        known,
+        frozenset(others),
+        cloned=cloned is not None,
+    )
 
 
 class Ingest:
@@ -289,7 +300,7 @@ class Ingest:
                     parent_epoch=step.parent_epoch,
                     base_seq=step.base_seq,
                     base_hash=step.base_hash,
-                    reason="restored",
+                    reason=step.reason,
                     now=self.now_iso,
                 )
                 self.db.execute(
