@@ -514,13 +514,22 @@ class _Planner:
         return self.cloned and not any(o.parent_epoch == s.epoch for o in self.streams.values())
 
     def _continues(self, s: _Stream, batch: PushBatch, events: list[ReadEvent]) -> bool:
-        """Whether the batch goes on from the head of `s` with events the server lacks."""
+        """Whether the batch comes from a log that holds all of `s` (and perhaps more): the
+        copy that kept `s` going, not one restored from an older copy."""
+        if batch.head_seq < s.through_seq:
+            return False
         if not events:
-            return False
+            return batch.head_seq == s.through_seq and batch.head_hash == s.head_hash
         first = events[0].wire
-        if first.seq != s.through_seq + 1 or first.prev_hash != s.head_hash:
+        if first.seq > s.through_seq + 1:
             return False
-        return batch.head_seq > s.through_seq
+        before = self.held(s, first.seq - 1)
+        if before is None or before[0] != first.prev_hash:
+            return False
+        if first.seq <= s.through_seq:
+            at = self.held(s, first.seq)
+            return at is not None and at[0] == first.hash
+        return True
 
     def _clone(self, s: _Stream) -> _Stream:
         """Fork the copy that kept writing in `s` into an epoch of its own, raise
