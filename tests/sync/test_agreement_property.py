@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, event, example, given, seed, settings
 from hypothesis import strategies as st
 
 from menwei.core.clock import FrozenClock
@@ -102,7 +102,10 @@ def run_ops(w: World, tmp: Path, clock_offsets: list[int], ops: list[tuple[Any, 
         elif kind == "clone" and len(gates) == GATES:
             gates.append(clone_gate(gates[step[1]], tmp / "clone"))
             w.gates.append(gates[-1])
+            event("a gate was cloned")
     final_sync_and_check(w, gates)
+    for kind in sorted(set(w.kinds()) & {"cloned_gate", "seq_reuse"}):
+        event(f"the server raised {kind}")
 
 
 @seed(SEED)
@@ -113,6 +116,24 @@ def run_ops(w: World, tmp: Path, clock_offsets: list[int], ops: list[tuple[Any, 
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(clock_offsets=offsets, ops=st.lists(op, min_size=8, max_size=28))
+# A clone whose copies both write before either syncs, then sync in turn.
+@example(
+    clock_offsets=[-600, 90, 600],
+    ops=[
+        ("scan", 0, 1203),
+        ("sync", 0),
+        ("clone", 0),
+        ("scan", 0, 1204),
+        ("scan", 3, 2101),
+        ("sync", 3),
+        ("tick", 30),
+        ("scan", 1, 1204),
+        ("sync", 0),
+        ("bundle", 3),
+        ("scan", 2, 1203),
+        ("sync", 1),
+    ],
+)
 def test_every_gate_ends_agreeing_with_the_server(
     clock_offsets: list[int], ops: list[tuple[Any, ...]]
 ) -> None:
