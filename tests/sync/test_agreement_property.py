@@ -258,3 +258,60 @@ def test_a_deleted_wal_after_a_sync_is_reported(tmp_path: Path) -> None:
             env={**os.environ, "MENWEI_HOME": str(a.home.root)},
         )
         assert r.returncode == 1 and "lost tail" in r.stdout and "Traceback" not in r.stderr
+
+
+def test_the_committee_checks_agreement_without_sqlite3(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from menwei.cli import cli
+
+    def server_cmd(*args: str) -> Any:
+        r = CliRunner().invoke(cli, ["--home", str(w.home.root), "server", *args])
+        assert r.exit_code == 0, r.output
+        return r
+
+    with world(tmp_path, clock=FrozenClock(T0)) as w:
+        east = w.add_gate("east", FrozenClock(T0 + timedelta(seconds=90)))
+        west = w.add_gate("west", FrozenClock(T0))
+        east.sync(), west.sync()
+        east.scan(w.codes[1203]), east.scan(w.codes[2101])
+        east.sync(), west.sync()
+        west.scan(w.codes[1203], step=timedelta(seconds=80))
+        final_sync_and_check(w, [east, west])
+        out = json.loads(server_cmd("out-now", "--json").output)
+        assert [r["household"] for r in out["out"]] == [2101]
+        assert out["out"][0]["building"] == "7"
+        assert "2101" in server_cmd("out-now").output
+        log = json.loads(server_cmd("log", "--household", "1203", "--json").output)
+        kinds = [e["kind"] for e in log["events"]]
+        assert kinds == ["exit", "entry"]
+        keys = [e["okey"] for e in log["events"]]
+        assert keys == sorted(keys)
+        local = [
+            r["okey"]
+            for r in west.store.query(
+                "select okey from all_events where household = 1203 order by okey"
+            )
+        ]
+        assert local == keys  # the gate and the server put them in the same order
+        everything = json.loads(server_cmd("log", "--json").output)
+        assert everything["count"] == len(w.server_event_ids())
+        anomalies = json.loads(server_cmd("anomalies", "--json").output)
+        assert {a["kind"] for a in anomalies["anomalies"]} <= {"clock_suspect"}
+        for a in anomalies["anomalies"]:
+            assert a["words"]["zh"] == "门岗时钟可疑"
+        text = server_cmd("anomalies", "--lang", "en").output
+        assert "Traceback" not in text
+
+
+def test_one_module_names_every_anomaly_and_only_those_emitted() -> None:
+    from menwei.core import register
+    from menwei.core.reasons import ANOMALY_WORDS
+    from menwei.sync import anomalies
+    from menwei.sync.protocol import ANOMALY_KINDS
+
+    assert set(ANOMALY_WORDS) == set(ANOMALY_KINDS)
+    assert register.anomaly_words("overdue_return") == anomalies.words("overdue_return")
+    assert anomalies.words("overdue_return").zh == "超时返回"

@@ -30,7 +30,7 @@ COMMANDS: dict[str, str] = {
     # the gate app
     "gate": "menwei.cli.gate_app:gate",
     # sync
-    "server": "menwei.cli.sync_cmds:server",
+    "server": "menwei.cli.server_truth:server",  # sync_cmds.server + out-now, log, anomalies
     "enroll": "menwei.cli.sync_cmds:enroll",
     "sync": "menwei.cli.sync_cmds:sync",
     "export": "menwei.cli.sync_cmds:export",

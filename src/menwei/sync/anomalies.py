@@ -16,21 +16,12 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from menwei.core.reasons import ANOMALY_WORDS, anomaly_words
 from menwei.core.state import direction_of
 from menwei.core.text import Text
 
-KIND_WORDS: dict[str, Text] = {
-    "double_exit": Text(
-        "重复外出(两次外出之间没有返回)", "double exit (two exits, no entry between)"
-    ),
-    "entry_without_exit": Text("没有外出记录的返回", "entry without an exit"),
-    "exit_outside_window": Text("外出时段以外的外出", "exit outside the release window"),
-    "revoked_pass_used": Text("使用了已作废的通行证", "revoked pass used"),
-    "overdue_return": Text("超时返回", "overdue return"),
-    "seq_reuse": Text("序号重复(门岗数据库被还原)", "sequence reuse (gate restored from a copy)"),
-    "chain_break": Text("日志链断裂", "broken hash chain"),
-    "clock_suspect": Text("门岗时钟可疑", "suspect gate clock"),
-}
+# The words of every anomaly kind live in one module, with the reason codes'.
+KIND_WORDS = ANOMALY_WORDS
 
 SEQUENCE_KINDS = ("double_exit", "entry_without_exit")
 # Anomalies about a single event; withdrawn when that event is annulled.
@@ -140,4 +131,4 @@ def expected_sequence_anomalies(
 
 
 def words(kind: str) -> Text:
-    return KIND_WORDS.get(kind, Text(kind, kind))
+    return anomaly_words(kind)
