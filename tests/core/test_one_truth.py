@@ -257,3 +257,45 @@ def test_gate_service_refuses_nothing_on_a_sound_file(community: Community) -> N
     c.store.require_sound()
     assert GateService(c.store, clock=c.clock).decide(c.codes[1203], operator="t").recorded
     assert os.path.exists(c.home.db_path)
+
+
+def test_the_shared_order_migration_fills_in_older_logs(
+    community: Community, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = community
+    # Events as an older menwei wrote them: no hlc_ms in their bodies.
+    monkeypatch.setattr("menwei.core.eventlog.next_hlc", lambda *a, **k: None)
+    for i in range(4):
+        c.gate.decide(c.codes[1203], operator="t", at=T0 + timedelta(minutes=i))
+    monkeypatch.undo()
+    assert c.store.one("select count(*) as n from events where hlc_ms is null") == {"n": 4}
+    before = c.store.query("select seq, okey, hash from events order by seq")
+    state_before = c.gate.state_of(1203)
+    # Put the database back as it was before the migration (columns, view, record).
+    c.store.db.executescript(
+        """
+        drop index events_household_order;
+        drop index remote_events_household_order;
+        drop view all_events;
+        alter table events drop column okey;
+        alter table events drop column hlc_ms;
+        alter table remote_events drop column okey;
+        alter table household_state drop column okey;
+        create view all_events as
+            select event_id, gate_id, kind, direction, household, reason, headcount, wall_time,
+                   ref, window, overdue from events
+            union all
+            select event_id, gate_id, kind, direction, household, reason, headcount, wall_time,
+                   ref, json_extract(body, '$.window'), coalesce(json_extract(body, '$.overdue'), 0)
+              from remote_events;
+        delete from _sqlite_migrations where name = 'm110_shared_order';
+        """
+    )
+    c.store.close()
+    store = Store.open(c.home.db_path)
+    after = store.query("select seq, okey, hash from events order by seq")
+    assert after == before and '"hlc_ms"' not in str(store.query("select body from events"))
+    assert integrity.verify_file(c.home.db_path).ok
+    assert state.get(store.db, 1203) == state_before
+    assert store.one("select count(*) as n from sqlite_master where name = 'events_no_update'")
+    store.close()
