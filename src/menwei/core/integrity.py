@@ -40,9 +40,12 @@ class DatabaseProblem(MenweiError):
     code = "damaged_database"
 
     def __init__(self, en: str, zh: str) -> None:
-        super().__init__(f"{zh}\n{en}")
+        super().__init__(en)  # `message` is English, `zh` Chinese, as every MenweiError's
         self.en = en
         self.zh = zh
+
+    def __str__(self) -> str:
+        return f"{self.zh}\n{self.en}"
 
 
 class DamagedDatabase(DatabaseProblem):
