@@ -299,3 +299,19 @@ def test_the_shared_order_migration_fills_in_older_logs(
     assert state.get(store.db, 1203) == state_before
     assert store.one("select count(*) as n from sqlite_master where name = 'events_no_update'")
     store.close()
+
+
+def test_a_large_files_start_check_walks_the_tables_a_decision_reads(
+    community: Community, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = community
+    monkeypatch.setattr(integrity, "QUICK_CHECK_MAX_BYTES", 0)  # as if the file were large
+    c.store.require_sound()
+    root = c.store.one("select rootpage from sqlite_master where name = 'households'")
+    assert root is not None
+    page_size = int(c.store.db.execute("PRAGMA page_size").fetchone()[0])
+    c.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    c.store.close()
+    _damage(c.home.db_path, (int(root["rootpage"]) - 1) * page_size, 8)  # the page header
+    r = run("check", c.codes[1203])
+    assert r.exit_code != 0 and "damaged" in r.output  # type: ignore[attr-defined]
