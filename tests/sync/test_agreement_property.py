@@ -315,3 +315,38 @@ def test_one_module_names_every_anomaly_and_only_those_emitted() -> None:
     assert set(ANOMALY_WORDS) == set(ANOMALY_KINDS)
     assert register.anomaly_words("overdue_return") == anomalies.words("overdue_return")
     assert anomalies.words("overdue_return").zh == "超时返回"
+
+
+def test_the_servers_shared_order_migration_refolds_presence(tmp_path: Path) -> None:
+    from menwei.sync.server.sqlite import SqliteStorage
+
+    with world(tmp_path, clock=FrozenClock(T0)) as w:
+        east = w.add_gate("east", FrozenClock(T0 + timedelta(seconds=90)))
+        west = w.add_gate("west", FrozenClock(T0))
+        east.sync(), west.sync()
+        east.scan(w.codes[1203]), east.scan(w.codes[2101])
+        east.sync(), west.sync()
+        west.scan(w.codes[1203], step=timedelta(seconds=80))
+        final_sync_and_check(w, [east, west])
+        expected = presence_states(w.server)
+        keys = dict(w.server.storage.db.execute("select event_id, okey from events").fetchall())
+        path = w.server.storage.path
+    # The server's database as before the migration: no order keys, presence by wall time.
+    storage = SqliteStorage(path)
+    storage.db.executescript(
+        """
+        drop index events_household_order;
+        alter table events drop column okey;
+        alter table presence drop column okey;
+        update presence set state = 'out' where household = 1203;
+        delete from _sqlite_migrations where name = 'm110_shared_order';
+        """
+    )
+    storage.close()
+    storage = SqliteStorage(path)
+    try:
+        assert presence_states(storage) == expected == {1203: "in", 2101: "out"}
+        again = dict(storage.db.execute("select event_id, okey from events").fetchall())
+        assert again == keys
+    finally:
+        storage.close()

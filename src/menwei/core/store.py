@@ -159,8 +159,6 @@ class Store:
         """A damaged file said in words; other database errors (a bug) stay as they are."""
         from menwei.core import integrity
 
-        if isinstance(exc, sqlite3.OperationalError) and not _is_damage(exc):
-            return exc
         if not _is_damage(exc):
             return exc
         return integrity.damaged(self.path, str(exc), str(exc))

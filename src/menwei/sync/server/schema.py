@@ -269,14 +269,16 @@ def m110_shared_order(db: Database) -> None:
         last = settle(rows_)
         if last is None:
             continue
-        way = "out" if way_of(str(last["kind"]), last.get("direction")) == "exit" else "in"  # type: ignore[arg-type]
+        direction = last.get("direction")
+        way = way_of(str(last["kind"]), str(direction) if direction else None)
+        state = "out" if way == "exit" else "in"
         db.execute(
             "insert into presence (community_id, household, state, since, gate_id, event_id, okey)"
             " values (?, ?, ?, ?, ?, ?, ?)",
             [
                 cid,
                 household,
-                way,
+                state,
                 last["wall_time"],
                 last["gate_id"],
                 last["event_id"],
