@@ -443,7 +443,10 @@ class _Sync:
         if row is None:
             return
         anchor = integrity.Anchor(acked, str(row["hash"]), epoch, gate_id, self.now())
-        integrity.write_anchor(self.store.path, anchor)
+        try:
+            integrity.write_anchor(self.store.path, anchor)
+        except OSError as exc:
+            self.warnings.append(f"The sync anchor beside the database was not written: {exc}")
 
     def _snapshot(self) -> None:
         snap = self.client.snapshot()
