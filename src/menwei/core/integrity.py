@@ -147,10 +147,8 @@ class IntegrityReport:
         """Each problem in (English, Chinese)."""
         found: list[tuple[str, str]] = []
         if self.sqlite:
-            first = "; ".join(self.sqlite[:3])
-            found.append(
-                (f"SQLite finds the file damaged: {first}", f"SQLite 检查发现文件损坏:{first}")
-            )
+            en, zh = summary(self.sqlite)
+            found.append((f"SQLite finds the file damaged: {en}", f"SQLite 检查发现文件损坏:{zh}"))
         if not self.chain_ok:
             found.append(
                 (
@@ -221,6 +219,21 @@ def write_anchor(db_path: Path, anchor: Anchor) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def summary(found: list[str], keep: int = 2) -> tuple[str, str]:
+    """SQLite's findings in a few words (English: the first lines and how many more; Chinese:
+    how many)."""
+    lines = [
+        ln.strip()
+        for row in found
+        for ln in row.splitlines()
+        if ln.strip() and not ln.startswith("*** in database")
+    ]
+    head = "; ".join(lines[:keep])
+    more = len(lines) - keep
+    zh = f"{len(lines)} 处问题"  # SQLite's own words are English: only counted in the Chinese
+    return (head if more <= 0 else f"{head} (and {more} more)"), zh
 
 
 def _sqlite_check(conn: sqlite3.Connection, pragma: str) -> list[str]:
@@ -302,8 +315,8 @@ def quick_check(conn: sqlite3.Connection, path: Path | None = None) -> list[tupl
         _sqlite_check(conn, "quick_check") if size <= QUICK_CHECK_MAX_BYTES else _walk_tables(conn)
     )
     if found:
-        first = "; ".join(found[:3])
-        return [(f"SQLite finds the file damaged: {first}", f"SQLite 检查发现文件损坏:{first}")]
+        en, zh = summary(found)
+        return [(f"SQLite finds the file damaged: {en}", f"SQLite 检查发现文件损坏:{zh}")]
     try:
         head = conn.execute("select coalesce(max(seq), 0) from events").fetchone()[0]
         _, _, brk, problem = _chain(conn, int(head) - TAIL_EVENTS + 1)
