@@ -77,7 +77,7 @@ def classify_file(path: Path) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise damaged(path, f"cannot be read: {exc.strerror}", f"无法读取:{exc.strerror}") from None
+        raise damaged(path, f"cannot be read: {exc.strerror}", "无法读取") from None
     if size == 0:
         raise EmptyDatabase(
             f"{path} is empty (0 bytes): the gate's records are gone from it. It is not "
@@ -153,7 +153,7 @@ class IntegrityReport:
             found.append(
                 (
                     f"the log's chain breaks at event {self.first_break}: {self.chain_problem}",
-                    f"日志链在第 {self.first_break} 条断开:{self.chain_problem}",
+                    f"日志链在第 {self.first_break} 条断开(记录缺失或被改动)",
                 )
             )
         if self.missing_tail is not None:
@@ -321,12 +321,12 @@ def quick_check(conn: sqlite3.Connection, path: Path | None = None) -> list[tupl
         head = conn.execute("select coalesce(max(seq), 0) from events").fetchone()[0]
         _, _, brk, problem = _chain(conn, int(head) - TAIL_EVENTS + 1)
     except sqlite3.DatabaseError as exc:
-        return [(f"reading the log failed: {exc}", f"读取日志失败:{exc}")]
+        return [(f"reading the log failed: {exc}", "读取日志失败")]
     if brk is not None:
         return [
             (
                 f"the log's chain breaks at event {brk}: {problem}",
-                f"日志链在第 {brk} 条断开:{problem}",
+                f"日志链在第 {brk} 条断开(记录缺失或被改动)",
             )
         ]
     return []
@@ -389,7 +389,7 @@ def verify_file(path: Path) -> IntegrityReport:
         # Read-write mode only so that SQLite can rebuild a lost `-shm` file; nothing is written.
         conn = sqlite3.connect(path, timeout=10)
     except sqlite3.DatabaseError as exc:
-        raise damaged(path, str(exc), str(exc)) from None
+        raise damaged(path, str(exc), "无法打开") from None
     try:
         classify_schema(conn, path)
         return full_check(conn, path)

@@ -161,7 +161,7 @@ class Store:
 
         if not _is_damage(exc):
             return exc
-        return integrity.damaged(self.path, str(exc), str(exc))
+        return integrity.damaged(self.path, str(exc), "读取时出错")
 
     def require_sound(self) -> None:
         """Refuse to go on when SQLite's quick check or the newest events' chain fail."""
