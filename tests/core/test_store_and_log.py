@@ -41,7 +41,7 @@ def test_a_database_from_a_newer_version_is_refused_untouched(community: Communi
 def test_not_a_database(tmp_path: Path) -> None:
     bad = tmp_path / "menwei.db"
     bad.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(Exception, match="not a usable menwei database"):
+    with pytest.raises(Exception, match="not a SQLite database"):
         Store.open(bad)
 
 

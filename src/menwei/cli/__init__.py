@@ -36,7 +36,7 @@ COMMANDS: dict[str, str] = {
     "restore": "menwei.cli.home_cmds:restore",
     "operators": "menwei.cli.operators:operators",
     # sync
-    "server": "menwei.cli.sync_cmds:server",
+    "server": "menwei.cli.server_truth:server",  # sync_cmds.server + out-now, log, anomalies
     "enroll": "menwei.cli.sync_cmds:enroll",
     "sync": "menwei.cli.sync_cmds:sync",
     "export": "menwei.cli.sync_cmds:export",

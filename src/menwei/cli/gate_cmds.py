@@ -165,19 +165,29 @@ def log(
 @json_option
 @reports_errors
 def log_verify(as_json: bool) -> None:
-    """Check the log's hash chain; name the first break. Exit 1 when broken."""
-    from menwei.core import eventlog
-    from menwei.gateapp.wiring import open_store
+    """Check the database file (SQLite's integrity check), the log's hash chain, and the head
+    the community server acknowledged at the last sync. Exit 1 when anything is wrong."""
+    from menwei.core import integrity
 
-    report = eventlog.verify(open_store(get_home()))
+    report = integrity.verify_file(get_home().db_path)
     if as_json:
-        emit_json(report.as_dict())
+        d = report.as_dict()
+        d["problem"] = report.chain_problem
+        emit_json(d)
     elif report.ok:
-        click.echo(f"日志完整:{report.count} 条")
-        click.echo(f"log intact: {report.count} events")
+        anchored = ""
+        anchored_en = ""
+        if report.anchor is not None:
+            anchored = f",与服务器确认的第 {report.anchor.seq} 条一致"
+            anchored_en = f", agrees with the server's acknowledged event {report.anchor.seq}"
+        click.echo(f"日志完整:{report.count} 条,数据库检查通过{anchored}")
+        click.echo(f"log intact: {report.count} events, database check ok{anchored_en}")
     else:
-        click.secho(f"日志断裂,第 {report.first_break} 条", fg="red")
-        click.secho(f"log broken at event {report.first_break}: {report.problem}", fg="red")
+        for en, zh in report.problems():
+            click.secho(f"日志有问题:{zh}", fg="red")
+            click.secho(f"log damaged: {en}", fg="red")
+        click.echo(f"{integrity.WAY_OUT[0]}")
+        click.echo(f"{integrity.WAY_OUT[1]}")
     if not report.ok:
         sys.exit(1)
 

@@ -51,6 +51,13 @@ def init_community(
         raise MenweiError("The community needs a name.", zh="小区需要一个名称。", code="bad_value")
     if not gate.strip():
         raise MenweiError("The gate needs a name.", zh="门岗需要一个名称。", code="bad_value")
+    if home.db_path.exists():
+        from menwei.core import integrity
+
+        # An emptied or foreign file is named as such, not taken for a community.
+        integrity.classify_file(home.db_path)
+        probe = Store.open(home.db_path)
+        probe.close()
     if home.db_path.exists() or home.signing_key_path(0).exists():
         raise MenweiError(
             f"{home.root} already holds a community; nothing was changed. "

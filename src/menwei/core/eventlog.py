@@ -18,6 +18,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from menwei.core.clock import iso
+from menwei.core.ordering import hlc_of_key, next_hlc, order_key_of
 from menwei.core.store import Store
 
 GENESIS = "0" * 64
@@ -73,13 +74,21 @@ class Event(NewEvent):
     clock_offset_ms: int | None = None
     prev_hash: str = GENESIS
     hash: str = ""
+    hlc_ms: int | None = None  # its logical time in the shared order (core/ordering.py)
 
     def body_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("prev_hash")
         d.pop("hash")
         d["overdue"] = bool(d["overdue"])
+        if d["hlc_ms"] is None:  # written before the shared order existed
+            d.pop("hlc_ms")
         return d
+
+    @property
+    def okey(self) -> str:
+        """Its place in the shared order of every gate and the server."""
+        return order_key_of(self.body_dict())
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,13 +115,26 @@ def append(
     mono_ns: int,
     boot_id: str | None,
     clock_offset_ms: int | None,
+    household_key: str | None = None,
 ) -> Event:
-    """Append one event inside the caller's write transaction."""
+    """Append one event inside the caller's write transaction.
+
+    `household_key` is the order key of the household's last known trip: the new event is
+    placed after it, and after this gate's previous event, in the shared order.
+    """
     if new.kind not in KINDS:
         raise ValueError(f"unknown event kind {new.kind!r}")
-    last = next(iter(db.query("select seq, hash from events order by seq desc limit 1")), None)
+    last = next(
+        iter(db.query("select seq, hash, okey from events order by seq desc limit 1")), None
+    )
     seq = 1 if last is None else int(last["seq"]) + 1
     prev = GENESIS if last is None else str(last["hash"])
+    hlc = next_hlc(
+        wall,
+        clock_offset_ms,
+        gate_last=hlc_of_key(last["okey"]) if last is not None else None,
+        household_last=hlc_of_key(household_key),
+    )
     draft = Event(
         **asdict(new),
         seq=seq,
@@ -124,12 +146,14 @@ def append(
         boot_id=boot_id,
         clock_offset_ms=clock_offset_ms,
         prev_hash=prev,
+        hlc_ms=hlc,
     )
     body = canonical(draft.body_dict())
     event = Event(**{**asdict(draft), "hash": chain_hash(prev, body)})
     row = event.as_dict()
     row["overdue"] = int(event.overdue)
     row["body"] = body
+    row["okey"] = event.okey
     cols = ", ".join(row)
     marks = ", ".join("?" for _ in row)
     db.execute(f"insert into events ({cols}) values ({marks})", list(row.values()))

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from menwei.core import eventlog, passes, rules, state
+from menwei.core import eventlog, ordering, passes, rules, state
 from menwei.core.clock import Clock, SystemClock, boot_id, iso, parse_iso
 from menwei.core.community import community_info, current_policy, public_keys
 from menwei.core.decision import Decision, title_for
@@ -165,10 +165,13 @@ class GateService:
         self, scanned: rules.Scanned, presented: Presented, evidence: str, dry_run: bool
     ) -> Decision:
         self._fresh()
-        decision = rules.decide(scanned, self.facts_for(scanned, presented.at), presented)
         if dry_run:
-            return decision
-        return self._commit(decision, _event_for(decision, evidence))
+            return rules.decide(scanned, self.facts_for(scanned, presented.at), presented)
+        # Read, decide and append under one write lock: two writers on this home (the app and
+        # a script, two apps) see each other's scans and never both let a household out.
+        with self.store.write():
+            decision = rules.decide(scanned, self.facts_for(scanned, presented.at), presented)
+            return self._commit(decision, _event_for(decision, evidence))
 
     def facts_for(self, scanned: rules.Scanned, at: datetime) -> Facts:
         """Everything `rules.decide()` looks at, read from this gate's database."""
@@ -183,7 +186,9 @@ class GateService:
             return facts
         row = self.store.one("select min_serial from revocations where household = ?", [number])
         current = self.state_of(number)
-        trips = self.trips_in_quota_period(number, at) if self.policy.quota is not None else 0
+        trips = 0
+        if self.policy.quota is not None:
+            trips = self.trips_in_quota_period(number, self.order_time(at, current))
         household = self.household(number)
         gone = (
             self.store.one(
@@ -200,6 +205,19 @@ class GateService:
             state=current,
             trips_in_period=trips,
         )
+
+    def order_time(self, at: datetime, current: HouseholdState | None = None) -> datetime:
+        """Where an event recorded now would fall in the shared order, as a time: the clock
+        corrected by the measured offset, and never before this gate's last event or the
+        household's (a clock set back cannot move a scan into an earlier quota period)."""
+        last = self.store.one("select okey from events order by seq desc limit 1")
+        hlc = ordering.next_hlc(
+            at,
+            self.clock_offset_ms(),
+            gate_last=ordering.hlc_of_key(last["okey"]) if last else None,
+            household_last=ordering.hlc_of_key(current.okey) if current else None,
+        )
+        return ordering.time_of_ms(hlc)
 
     def _record(self, new: NewEvent, *, decision_args: dict[str, Any], dry_run: bool) -> Decision:
         args = dict(decision_args)
@@ -244,6 +262,9 @@ class GateService:
                 f"{at.isoformat()} is not a time menwei records (years 2000-2099).",
                 f"{at.isoformat()} 不是可以记录的时间(年份须在 2000-2099 之间)",
             )
+        household_key = None
+        if new.household is not None:
+            household_key = state.get(db, new.household).okey
         event = eventlog.append(
             db,
             new,
@@ -253,9 +274,10 @@ class GateService:
             mono_ns=self.clock.monotonic_ns(),
             boot_id=self._boot,
             clock_offset_ms=self.clock_offset_ms(),
+            household_key=household_key,
         )
         if new.household is not None and state.direction_of(new.kind, new.direction):
-            state.apply(db, new.household, event.as_dict())
+            state.apply(db, new.household, {**event.as_dict(), "okey": event.okey})
         return event
 
     # --- corrections and exceptions ----------------------------------------------------------
@@ -526,14 +548,17 @@ class GateService:
         return rules.proposed_direction(self.state_of(number))
 
     def trips_in_quota_period(self, number: int, at: datetime) -> int:
+        """Exits of a household in the quota period that `at` (a time in the shared order)
+        falls in, counted in the shared order: every known exit whose place is at or after the
+        period's start, whatever the clock of the gate that recorded it said."""
         start = self.policy.quota_period_start(at)
         if start is None:
             return 0
         row = self.store.one(
-            "select count(*) as n from all_events e where household = ? and wall_time >= ? "
-            "and wall_time <= ? and (kind = 'exit' or (kind = 'override' and direction = 'exit'))"
+            "select count(*) as n from all_events e where household = ? and okey >= ? "
+            "and (kind = 'exit' or (kind = 'override' and direction = 'exit'))"
             f" and {state.NOT_ANNULLED}",
-            [number, iso(start), iso(at)],
+            [number, ordering.key_floor(ordering.wall_ms(start))],
         )
         return int(row["n"]) if row else 0
 

@@ -4,6 +4,8 @@ add the next number. Numbers 10-19 are kept for sync, 20-29 for notify, 30-39 fo
 
 from __future__ import annotations
 
+import json
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -289,3 +291,54 @@ def m130_outbox_withdrawn(db: Database) -> None:
     # An alert whose gate record was undone (annulled) before it was sent is withdrawn: kept for
     # the record, never sent. One already sent is followed by a correction instead.
     db.execute("alter table outbox add column withdrawn_at text")
+
+
+# --- issue 11 ---
+@migrations()
+def m110_shared_order(db: Database) -> None:
+    # Every event gets its place in the one order gates and server share (core/ordering.py):
+    # `hlc_ms` is written into new events' bodies; `okey` is the derived, comparable key, also
+    # filled in for older events (their bodies are not touched: the chain stays intact).
+    from menwei.core.ordering import order_key_of
+
+    db.executescript(
+        """
+        alter table events add column hlc_ms integer;
+        alter table events add column okey text;
+        alter table remote_events add column okey text;
+        alter table household_state add column okey text;
+        drop trigger events_no_update;
+        """
+    )
+    conn = db.conn
+    rows = conn.execute("select seq, body from events").fetchall()
+    conn.executemany(
+        "update events set okey = ? where seq = ?",
+        [(order_key_of(json.loads(body)), seq) for seq, body in rows],
+    )
+    rows = conn.execute("select gseq, body from remote_events").fetchall()
+    conn.executemany(
+        "update remote_events set okey = ? where gseq = ?",
+        [(order_key_of(json.loads(body)), gseq) for gseq, body in rows],
+    )
+    db.executescript(
+        """
+        create trigger events_no_update before update on events
+            begin select raise(abort, 'the event log is append-only'); end;
+        create index events_household_order on events(household, okey);
+        create index remote_events_household_order on remote_events(household, okey);
+        drop view all_events;
+        create view all_events as
+            select event_id, gate_id, kind, direction, household, reason, headcount, wall_time,
+                   ref, window, overdue, okey
+              from events
+            union all
+            select event_id, gate_id, kind, direction, household, reason, headcount, wall_time,
+                   ref, json_extract(body, '$.window'), coalesce(json_extract(body, '$.overdue'), 0),
+                   okey
+              from remote_events;
+        """
+    )
+    from menwei.core import state
+
+    state.rebuild_all(db)

@@ -86,3 +86,4 @@ class HouseholdState:
     gate_id: str | None
     event_id: str | None
     headcount: int | None = None
+    okey: str | None = None  # the place of that event in the shared order (core/ordering.py)

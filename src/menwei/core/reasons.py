@@ -1,7 +1,9 @@
-"""Every word a person reads about a reason code, in Chinese and English, from this one module.
+"""Every word a person reads about a reason code or an anomaly, in Chinese and English, from
+this one module.
 
 `REASON_WORDS` is the short label of each reason code (logs, registers, dialogs); `REFUSAL_TEXTS`
-the default sentence of a refusal whose words do not depend on the pass or the household.
+the default sentence of a refusal whose words do not depend on the pass or the household;
+`ANOMALY_WORDS` names each anomaly kind the sync protocol emits (and only those).
 """
 
 from __future__ import annotations
@@ -62,3 +64,22 @@ REFUSAL_TEXTS: dict[str, tuple[Verdict, Text]] = {
 def reason_words(reason: str) -> Text:
     """The short label of a reason code (the code itself when it has none)."""
     return REASON_WORDS.get(reason, Text(reason, reason))
+
+
+# The anomaly kinds of the sync protocol (`menwei.sync.protocol.AnomalyKind`), exactly.
+ANOMALY_WORDS: dict[str, Text] = {
+    "double_exit": Text("重复外出", "double exit"),
+    "entry_without_exit": Text("没有外出记录的返回", "entry without an exit"),
+    "exit_outside_window": Text("外出时段以外的外出", "exit outside the release window"),
+    "revoked_pass_used": Text("使用了已作废的通行证", "revoked pass used"),
+    "overdue_return": Text("超时返回", "overdue return"),
+    "seq_reuse": Text("序号重复(门岗数据库被还原)", "sequence reuse (gate restored from a copy)"),
+    "chain_break": Text("日志链断裂", "broken hash chain"),
+    "clock_suspect": Text("门岗时钟可疑", "suspect gate clock"),
+    "cloned_gate": Text("门岗被复制(两份数据同时在用)", "cloned gate (two copies in use)"),
+}
+
+
+def anomaly_words(kind: str) -> Text:
+    """The name of an anomaly kind (its code, in words, when it has none)."""
+    return ANOMALY_WORDS.get(kind, Text(kind, kind.replace("_", " ")))

@@ -16,37 +16,17 @@ from typing import Any
 
 from menwei.core.clock import iso, parse_iso
 from menwei.core.community import community_info, current_policy
-from menwei.core.gate import REASON_WORDS
 from menwei.core.model import Household
 from menwei.core.policy import OVERRIDE_REASONS, WEEKDAY_NAMES, Policy
+from menwei.core.reasons import ANOMALY_WORDS, REASON_WORDS, anomaly_words, reason_words
 from menwei.core.state import NOT_ANNULLED, direction_of
 from menwei.core.store import Store
 from menwei.core.text import Text, duration, group_label
 
+__all__ = ["ANOMALY_WORDS", "REASON_WORDS", "anomaly_words", "reason_words"]
+
 # Exits are paired with returns up to this long after them; older exits are not looked for.
 LOOKBACK = timedelta(days=31)
-
-ANOMALY_WORDS: dict[str, Text] = {
-    "double_exit": Text("重复外出", "double exit"),
-    "entry_without_exit": Text("无外出记录的返回", "entry without exit"),
-    "exit_outside_window": Text("时段外外出", "exit outside the window"),
-    "revoked_pass_used": Text("使用已作废的证", "revoked pass used"),
-    "forged_pass": Text("伪造通行证", "forged pass"),
-    "impossible_travel": Text("同一证短时间内出现在两个门岗", "same pass at two gates"),
-    "overdue_return": Text("超时未归", "overdue return"),
-    "seq_reuse": Text("门岗记录序号重复", "sequence reuse"),
-    "chain_break": Text("门岗记录链断裂", "chain break"),
-    "gap": Text("门岗记录缺失", "gap in a gate's log"),
-    "clock_suspect": Text("门岗时钟可疑", "suspect gate clock"),
-}
-
-
-def reason_words(reason: str) -> Text:
-    return REASON_WORDS.get(reason, Text(reason, reason))
-
-
-def anomaly_words(kind: str) -> Text:
-    return ANOMALY_WORDS.get(kind, Text(kind, kind.replace("_", " ")))
 
 
 def window_words(window: str | None) -> Text:

@@ -18,6 +18,11 @@ from sqlite_utils.migrations import Migrations
 from menwei.core.errors import MenweiError, NotInitialised, SchemaTooNew
 
 _STORAGE_FAILURES = ("full", "readonly", "disk I/O", "locked", "busy")
+_DAMAGE = ("malformed", "not a database", "corrupt")
+
+
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    return any(w in str(exc) for w in _DAMAGE)
 
 
 class StoreError(MenweiError):
@@ -51,14 +56,23 @@ class Store:
         create: bool = False,
     ) -> Store:
         """Open (or with `create`, make) the database and bring its schema up to date."""
-        if not create and not path.exists():
+        from menwei.core import integrity
+
+        existed = path.exists()
+        if not create and not existed:
             raise NotInitialised(
                 f"No menwei database at {path}. Run `menwei init --community ID --name NAME` "
                 "first (or set MENWEI_HOME to the right home)."
             )
+        if existed:
+            # An empty, damaged or foreign file is named, never initialised over.
+            integrity.classify_file(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         make_private(path)
         conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=True)
         try:
+            if existed:
+                integrity.classify_schema(conn, path)
             db = sqlite_utils.Database(conn)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
@@ -124,6 +138,12 @@ class Store:
                     f"Could not save to the database ({exc}); nothing was recorded."
                 ) from None
             raise
+        except sqlite3.DatabaseError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if _is_damage(exc):
+                raise self._damage(exc) from None
+            raise
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -138,11 +158,31 @@ class Store:
             ) from None
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
-        return list(self.db.query(sql, params))
+        try:
+            return list(self.db.query(sql, params))
+        except sqlite3.DatabaseError as exc:
+            raise self._damage(exc) from None
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
-        rows = self.db.query(sql, params)
-        return next(iter(rows), None)
+        try:
+            rows = self.db.query(sql, params)
+            return next(iter(rows), None)
+        except sqlite3.DatabaseError as exc:
+            raise self._damage(exc) from None
+
+    def _damage(self, exc: sqlite3.DatabaseError) -> Exception:
+        """A damaged file said in words; other database errors (a bug) stay as they are."""
+        from menwei.core import integrity
+
+        if not _is_damage(exc):
+            return exc
+        return integrity.damaged(self.path, str(exc), "读取时出错")
+
+    def require_sound(self) -> None:
+        """Refuse to go on when SQLite's quick check or the newest events' chain fail."""
+        from menwei.core import integrity
+
+        integrity.require_sound(self.db.conn, self.path)
 
     def meta(self, key: str, default: str | None = None) -> str | None:
         row = self.one("select value from meta where key = ?", [key])

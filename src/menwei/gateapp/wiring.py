@@ -31,7 +31,8 @@ def open_store(home: Home) -> Store:
 def open_gate(
     home: Home, *, clock: Clock | None = None, busy_timeout_ms: int | None = None
 ) -> GateService:
-    """Open this home's gate: the store, the policy file if it changed, and the hooks.
+    """Open this home's gate: the store (refused when the file is damaged), the policy file if
+    it changed, and the hooks.
 
     `busy_timeout_ms` shortens how long a write waits for another writer (the gate app's
     screen must not freeze for the default 10 s; it says NOT recorded and lets the next scan retry).
@@ -39,6 +40,11 @@ def open_gate(
     store = open_store(home)
     if busy_timeout_ms is not None:
         store.db.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    try:
+        store.require_sound()
+    except BaseException:
+        store.close()
+        raise
     _, warning = refresh_policy_from_file(home, store)
     gate = GateService(store, clock=clock, hooks=event_hooks())
     gate.warnings = [warning] if warning else []

@@ -5,9 +5,9 @@ gate and day) it is about, so finding it again is a no-op. When a late sync brin
 changes the picture (the missing exit arrives from an offline gate), a sequence anomaly is
 `withdrawn`, not deleted: it stays listed with `--all`.
 
-The sequence rules fold a household's trips in the same order the gates use to derive where a
-household is (wall time, then event id; annulled events left out), so the server and every gate
-agree on the state they are about.
+The sequence rules fold a household's trips in the shared order the gates use to derive where a
+household is (`core/ordering.py`: hybrid logical clock, then gate, sequence and event id;
+annulled events left out), so the server and every gate agree on the state they are about.
 """
 
 from __future__ import annotations
@@ -16,21 +16,12 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from menwei.core.reasons import ANOMALY_WORDS, anomaly_words
 from menwei.core.state import direction_of
 from menwei.core.text import Text
 
-KIND_WORDS: dict[str, Text] = {
-    "double_exit": Text(
-        "重复外出(两次外出之间没有返回)", "double exit (two exits, no entry between)"
-    ),
-    "entry_without_exit": Text("没有外出记录的返回", "entry without an exit"),
-    "exit_outside_window": Text("外出时段以外的外出", "exit outside the release window"),
-    "revoked_pass_used": Text("使用了已作废的通行证", "revoked pass used"),
-    "overdue_return": Text("超时返回", "overdue return"),
-    "seq_reuse": Text("序号重复(门岗数据库被还原)", "sequence reuse (gate restored from a copy)"),
-    "chain_break": Text("日志链断裂", "broken hash chain"),
-    "clock_suspect": Text("门岗时钟可疑", "suspect gate clock"),
-}
+# The words of every anomaly kind live in one module, with the reason codes'.
+KIND_WORDS = ANOMALY_WORDS
 
 SEQUENCE_KINDS = ("double_exit", "entry_without_exit")
 # Anomalies about a single event; withdrawn when that event is annulled.
@@ -52,6 +43,7 @@ class Trip:
     kind: str
     direction: str | None
     gate_id: str
+    okey: str | None = None  # its place in the shared order (core/ordering.py)
 
     @property
     def way(self) -> str | None:
@@ -59,11 +51,11 @@ class Trip:
 
     @property
     def key(self) -> str:
-        return sort_key(self.wall_time, self.event_id)
+        return self.okey if self.okey is not None else sort_key(self.wall_time, self.event_id)
 
 
 def sort_key(wall_time: str, event_id: str) -> str:
-    """The order of the fold as one comparable string (wall times have a fixed width)."""
+    """The order of events that carry no order key (wall time, then event id)."""
     return f"{wall_time}|{event_id}"
 
 
@@ -139,4 +131,4 @@ def expected_sequence_anomalies(
 
 
 def words(kind: str) -> Text:
-    return KIND_WORDS.get(kind, Text(kind, kind))
+    return anomaly_words(kind)

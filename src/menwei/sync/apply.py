@@ -18,6 +18,7 @@ from menwei.core import state
 from menwei.core.community import adopt_policy
 from menwei.core.errors import PolicyError
 from menwei.core.eventlog import canonical
+from menwei.core.ordering import order_key_of
 from menwei.core.store import Store
 from menwei.sync.protocol import (
     AnomalyRecord,
@@ -205,8 +206,8 @@ def _insert_events(db: Database, events: list[RemoteEvent]) -> set[int]:
             continue
         db.execute(
             "insert into remote_events (gseq, event_id, gate_id, epoch, seq, kind, direction,"
-            " household, reason, headcount, wall_time, ref, body)"
-            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict(event_id) do nothing",
+            " household, reason, headcount, wall_time, ref, body, okey)"
+            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict(event_id) do nothing",
             [
                 e.gseq,
                 b["event_id"],
@@ -221,6 +222,7 @@ def _insert_events(db: Database, events: list[RemoteEvent]) -> set[int]:
                 b["wall_time"],
                 b.get("ref"),
                 canonical(b),
+                order_key_of(b),
             ],
         )
         if b.get("household") is not None:

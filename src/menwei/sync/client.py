@@ -419,6 +419,7 @@ class _Sync:
         with self.store.write() as db:
             apply.set_state(db, server_instance=status.instance_id)
         acked, epoch = self._push(status, offset)
+        self._anchor(acked, epoch, status.gate_id)
         self._pull()
         self._anomalies()
         head_seq, _ = apply.local_head(self.store)
@@ -442,6 +443,21 @@ class _Sync:
             warnings=tuple(self.warnings),
         )
 
+    def _anchor(self, acked: int, epoch: int, gate_id: str) -> None:
+        """Keep, outside the database file, the head of the log the server acknowledged."""
+        from menwei.core import integrity
+
+        if self.store.path is None or acked <= 0:
+            return
+        row = self.store.one("select hash from events where seq = ?", [acked])
+        if row is None:
+            return
+        anchor = integrity.Anchor(acked, str(row["hash"]), epoch, gate_id, self.now())
+        try:
+            integrity.write_anchor(self.store.path, anchor)
+        except OSError as exc:
+            self.warnings.append(f"The sync anchor beside the database was not written: {exc}")
+
     def _snapshot(self) -> None:
         snap = self.client.snapshot()
         self.households |= apply.apply_snapshot(self.store, snap, now=self.now())
@@ -459,11 +475,13 @@ class _Sync:
         if warning:
             self.warnings.append(warning)
 
-    def _push_with_retries(self, batch: bytes) -> PushResult:
+    def _push_with_retries(self, batch: bytes) -> tuple[PushResult, bool]:
+        """The server's answer, and whether the batch was sent more than once (an earlier
+        attempt may have been stored before its answer was lost)."""
         attempt = 0
         while True:
             try:
-                return self.client.push(batch, compressed=True)
+                return self.client.push(batch, compressed=True), attempt > 0
             except SyncOffline:
                 attempt += 1
                 if attempt > self.retries:
@@ -501,12 +519,14 @@ class _Sync:
                 probe = False
                 answer = sender.submit(self._push_with_retries, batch.data)
                 ahead = build(batch.last_seq) if batch.count else None
-                result = answer.result()
+                result, resent = answer.result()
                 new = apply.apply_push_result(
                     self.store, result, head_seq=batch.head_seq, now=self.now()
                 )
-                self.pushed += result.inserted
-                self.duplicates += result.duplicates
+                # The summary counts what was new to the server: after a resend, what the
+                # server calls duplicates came from this sync's own lost attempt.
+                self.pushed += result.inserted + (result.duplicates if resent else 0)
+                self.duplicates += 0 if resent else result.duplicates
                 self.rejected += len(result.rejected)
                 self.forked |= result.forked
                 if new > acked:

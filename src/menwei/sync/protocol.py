@@ -59,6 +59,7 @@ AnomalyKind = Literal[
     "seq_reuse",
     "chain_break",
     "clock_suspect",
+    "cloned_gate",
 ]
 ANOMALY_KINDS: tuple[str, ...] = AnomalyKind.__args__  # type: ignore[attr-defined]
 

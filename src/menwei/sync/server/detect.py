@@ -24,7 +24,6 @@ from menwei.sync.anomalies import (
     Trip,
     anomaly_id,
     fold_trips,
-    sort_key,
 )
 from menwei.sync.server.plan import AnomalyPut, ClockNote, NewEventRow
 from menwei.sync.server.rules import PolicyCache, ReferenceView, event_findings
@@ -33,10 +32,10 @@ __all__ = ["AnomalyBook", "NewEventRow", "PolicyCache", "event_anomalies", "fold
 
 TRIP_KINDS = ("exit", "entry", "override", "register")
 _PRESENCE = (
-    "insert into presence (community_id, household, state, since, gate_id, event_id) "
-    "values (?, ?, ?, ?, ?, ?) on conflict(community_id, household) do update set "
+    "insert into presence (community_id, household, state, since, gate_id, event_id, okey) "
+    "values (?, ?, ?, ?, ?, ?, ?) on conflict(community_id, household) do update set "
     "state = excluded.state, since = excluded.since, gate_id = excluded.gate_id, "
-    "event_id = excluded.event_id"
+    "event_id = excluded.event_id, okey = excluded.okey"
 )
 _TRIP_SQL = "('exit', 'entry', 'override', 'register')"
 MAX_IDS_PER_CLOCK_ANOMALY = 50
@@ -149,7 +148,7 @@ class AnomalyBook:
 
 
 def _trip(row: Any) -> Trip:
-    return Trip(row[0], row[1], row[2], row[3], row[4])
+    return Trip(row[0], row[1], row[2], row[3], row[4], row[5])
 
 
 def _write_fold(
@@ -174,6 +173,7 @@ def _write_fold(
                 fold.last.wall_time,
                 fold.last.gate_id,
                 fold.last.event_id,
+                fold.last.key,
             ],
         )
     for f in fold.findings:
@@ -192,23 +192,22 @@ def resequence(
     db: Database, community_id: int, household: int, from_key: str, book: AnomalyBook
 ) -> None:
     """Re-fold a household's trips from `from_key` on: its presence and sequence anomalies."""
-    wall, _, eid = from_key.partition("|")
     not_annulled = (
         "not exists (select 1 from events a where a.ref = e.event_id and a.kind = 'annul')"
     )
     prev = db.execute(
-        "select event_id, wall_time, kind, direction, gate_id from events e "
+        "select event_id, wall_time, kind, direction, gate_id, okey from events e "
         f"where community_id = ? and household = ? and kind in {_TRIP_SQL} "
-        f"and (wall_time, event_id) < (?, ?) and {not_annulled} "
-        "order by wall_time desc, event_id desc limit 1",
-        [community_id, household, wall, eid],
+        f"and okey < ? and {not_annulled} "
+        "order by okey desc limit 1",
+        [community_id, household, from_key],
     ).fetchone()
     rows = db.execute(
-        "select event_id, wall_time, kind, direction, gate_id from events e "
+        "select event_id, wall_time, kind, direction, gate_id, okey from events e "
         f"where community_id = ? and household = ? and kind in {_TRIP_SQL} "
-        f"and (wall_time, event_id) >= (?, ?) and {not_annulled} "
-        "order by wall_time, event_id",
-        [community_id, household, wall, eid],
+        f"and okey >= ? and {not_annulled} "
+        "order by okey",
+        [community_id, household, from_key],
     ).fetchall()
     fold = fold_trips(household, _trip(prev) if prev else None, [_trip(r) for r in rows])
     _write_fold(db, community_id, household, fold, book)
@@ -244,11 +243,11 @@ def fold_households(
             starts[r.household] = min(r.key, starts.get(r.household, r.key))
         elif r.kind == "annul" and r.ref:
             target = db.execute(
-                "select household, wall_time, event_id from events where event_id = ?", [r.ref]
+                "select household, okey from events where event_id = ?", [r.ref]
             ).fetchone()
             if target is not None and target[0] is not None:
                 household = int(target[0])
-                key = sort_key(target[1], target[2])
+                key = str(target[1])
                 starts[household] = min(key, starts.get(household, key))
                 slow.add(household)
     presence: dict[int, Any] = {}
@@ -257,7 +256,7 @@ def fold_households(
         chunk = numbers[i : i + 500]
         marks = ",".join("?" for _ in chunk)
         for row in db.execute(
-            "select household, state, since, gate_id, event_id from presence "
+            "select household, state, since, gate_id, event_id, okey from presence "
             f"where community_id = ? and household in ({marks})",
             [community_id, *chunk],
         ).fetchall():
@@ -265,23 +264,31 @@ def fold_households(
     moved: list[tuple[Any, ...]] = []
     for household, key in starts.items():
         here = presence.get(household)
-        if household in slow or (here is not None and sort_key(here[2], here[4]) >= key):
+        if household in slow or (here is not None and (here[5] is None or here[5] >= key)):
             resequence(db, community_id, household, key, book)
             continue
         before = None
         if here is not None:
             way = "exit" if here[1] == "out" else "entry"
-            before = Trip(here[4], here[2], way, way, here[3])
+            before = Trip(here[4], here[2], way, way, here[3], here[5])
         new = sorted(trips[household], key=lambda r: r.key)
         fold = fold_trips(
             household,
             before,
-            [Trip(r.event_id, r.wall_time, r.kind, r.direction, r.gate_id) for r in new],
+            [Trip(r.event_id, r.wall_time, r.kind, r.direction, r.gate_id, r.key) for r in new],
         )
         last = fold.last
         assert last is not None  # the household has new trips
         moved.append(
-            (community_id, household, fold.state, last.wall_time, last.gate_id, last.event_id)
+            (
+                community_id,
+                household,
+                fold.state,
+                last.wall_time,
+                last.gate_id,
+                last.event_id,
+                last.key,
+            )
         )
         for f in fold.findings:
             book.put(

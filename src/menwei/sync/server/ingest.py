@@ -43,8 +43,8 @@ __all__ = ["Ingest", "create_stream", "load_stream", "load_view", "parse_body", 
 _INSERT = (
     "insert into events (community_id, event_id, gate_id, epoch, seq, kind, direction, household,"
     " serial, reason, wall_time, ref, overdue, clock_offset_ms, body, prev_hash, hash,"
-    " received_at, source, orphan)"
-    " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " received_at, source, orphan, okey)"
+    " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _STREAM = "epoch, parent_epoch, base_seq, base_hash, through_seq, head_hash"
 
@@ -151,7 +151,18 @@ def load_view(
                 [community_id, *chunk],
             ).fetchall()
         )
-    return StreamView(gate_id, current_epoch, streams, positions, known, frozenset(others))
+    cloned = db.execute(
+        "select 1 from streams where gate_id = ? and reason = 'cloned' limit 1", [gate_id]
+    ).fetchone()
+    return StreamView(
+        gate_id,
+        current_epoch,
+        streams,
+        positions,
+        known,
+        frozenset(others),
+        cloned=cloned is not None,
+    )
 
 
 class Ingest:
@@ -289,7 +300,7 @@ class Ingest:
                     parent_epoch=step.parent_epoch,
                     base_seq=step.base_seq,
                     base_hash=step.base_hash,
-                    reason="restored",
+                    reason=step.reason,
                     now=self.now_iso,
                 )
                 self.db.execute(
@@ -332,5 +343,6 @@ class Ingest:
                 self.now_iso,
                 self.source,
                 int(step.orphan),
+                row.key,
             ],
         )

@@ -43,6 +43,7 @@ from typing import Any
 
 from menwei.core.clock import parse_iso
 from menwei.core.eventlog import GENESIS, KINDS, chain_hash
+from menwei.core.ordering import order_key_of
 from menwei.sync.anomalies import anomaly_id
 from menwei.sync.protocol import (
     CLOCK_WARN_MS,
@@ -114,6 +115,8 @@ def validate_body(ev: WireEvent, b: dict[str, Any] | None) -> str | None:
         bad.append("headcount")
     if not _opt_int(g("clock_offset_ms"), -(2**53), 2**53):
         bad.append("clock_offset_ms")
+    if not _opt_int(g("hlc_ms"), 0, 10**15 - 1):
+        bad.append("hlc_ms")
     if g("ref") is not None and type(g("ref")) is not str:
         bad.append("ref")
     if type(g("overdue", False)) is not bool:
@@ -241,6 +244,9 @@ class StreamView:
     positions: Mapping[tuple[int, int], Held]  # (epoch, seq) for the batch's `seqs`
     known: Mapping[str, KnownEvent]  # for the batch's event ids
     other_gates: frozenset[str]  # the batch's named gate ids that are this community's gates
+    # Two live copies of this gate were seen (a cloned laptop): every copy pulls every event
+    # the gate's id wrote, so its events are all stored for pulling (`orphan`).
+    cloned: bool = False
 
 
 # --- what comes out -------------------------------------------------------------------------------
@@ -250,7 +256,7 @@ class StreamView:
 class NewEventRow:
     """What the household rules need of an event just stored."""
 
-    key: str  # its place in a household's fold: wall time | event id
+    key: str  # its place in the shared order (core/ordering.py)
     event_id: str
     gate_id: str
     kind: str
@@ -353,6 +359,7 @@ class OpenEpoch:
     parent_epoch: int
     base_seq: int
     base_hash: str
+    reason: str = "restored"  # or "cloned": a second live copy of the gate
 
 
 @dataclass(frozen=True)
@@ -427,6 +434,7 @@ class _Planner:
         }
         self.positions = dict(self.view.positions)
         self.known = dict(self.view.known)
+        self.cloned = self.view.cloned
 
     # --- reading the streams --------------------------------------------------------------------
 
@@ -470,7 +478,14 @@ class _Planner:
             named = self.streams.get(batch.epoch)
             if named is not None and not self._on_lineage(current, batch, events):
                 stream, live = named, False
-        if live and batch.head_seq < stream.through_seq:
+                if self.source == "push" and self._is_tip(named):
+                    # One of a cloned gate's copies, pushing on its own epoch.
+                    live = True
+                elif self.source == "push" and self._continues(named, batch, events):
+                    # A copy still writing in an epoch another copy forked from: a clone.
+                    stream, live = self._clone(named), True
+        if live and batch.head_seq < stream.through_seq and self.source != "import":
+            # (A bundle is the log as it was when exported: an older one is not a restore.)
             at_head = self.held(stream, batch.head_seq)
             if at_head is not None and at_head[0] == batch.head_hash:
                 stream = self._fork(
@@ -516,6 +531,69 @@ class _Planner:
             new_rows=tuple(self.new_rows),
             closing=tuple(closing),
         )
+
+    def _is_tip(self, s: _Stream) -> bool:
+        """Whether no epoch was forked from `s` (only a cloned gate has several tips)."""
+        return self.cloned and not any(o.parent_epoch == s.epoch for o in self.streams.values())
+
+    def _continues(self, s: _Stream, batch: PushBatch, events: list[ReadEvent]) -> bool:
+        """Whether the batch comes from a log that holds all of `s` (and perhaps more): the
+        copy that kept `s` going, not one restored from an older copy."""
+        if batch.head_seq < s.through_seq:
+            return False
+        if not events:
+            return batch.head_seq == s.through_seq and batch.head_hash == s.head_hash
+        first = events[0].wire
+        if first.seq > s.through_seq + 1:
+            return False
+        before = self.held(s, first.seq - 1)
+        if before is None or before[0] != first.prev_hash:
+            return False
+        if first.seq <= s.through_seq:
+            at = self.held(s, first.seq)
+            return at is not None and at[0] == first.hash
+        return True
+
+    def _clone(self, s: _Stream) -> _Stream:
+        """Fork the copy that kept writing in `s` into an epoch of its own, raise
+        `cloned_gate`, and have every copy pull every other copy's events."""
+        self.cloned = True
+        forked = [o.epoch for o in self.streams.values() if o.parent_epoch == s.epoch]
+        # Everything outside this copy's lineage is the other copies': it pulls them (orphaned
+        # before the fork, so the answer's re-pull point covers them).
+        ancestors: set[int] = set()
+        a: _Stream | None = s
+        while a is not None:
+            ancestors.add(a.epoch)
+            a = self._parent(a)
+        for other in list(self.streams.values()):
+            if other.epoch not in ancestors:
+                self._orphan(other.epoch, other.base_seq, None)
+        new = self._fork(
+            s,
+            base_seq=s.through_seq,
+            base_hash=s.head_hash,
+            detail="",
+            event_ids=[],
+            reason="cloned",
+        )
+        self._raise(
+            AnomalyPut(
+                anomaly_id("cloned_gate", self.gate_id, str(s.epoch), str(new.epoch)),
+                "cloned_gate",
+                household=None,
+                gate_id=self.gate_id,
+                event_ids=(),
+                detail=(
+                    f"gate {self.gate_id}: two copies of its database are in use (a cloned "
+                    f"laptop?). One went on in epoch {s.epoch} after another forked from it "
+                    f"(epochs {', '.join(map(str, forked)) or '?'}); it goes on in epoch "
+                    f"{new.epoch}. Both are kept and each copy receives the other's events; "
+                    "retire one copy and enrol it as a gate of its own."
+                ),
+            )
+        )
+        return new
 
     def _on_lineage(self, current: _Stream, batch: PushBatch, events: list[ReadEvent]) -> bool:
         """Does a batch labelled with an older epoch continue the gate's current log?
@@ -663,7 +741,7 @@ class _Planner:
             )
             return
         row = NewEventRow(
-            key=f"{body['wall_time']}|{eid}",
+            key=order_key_of(body),
             event_id=eid,
             gate_id=self.gate_id,
             kind=body["kind"],
@@ -680,8 +758,8 @@ class _Planner:
             else None,
         )
         # An older epoch's events (a replaced laptop's bundle) are not in the gate's current
-        # log: it pulls them like another gate's.
-        orphan = not self.live
+        # log: it pulls them like another gate's. So are a cloned gate's: every copy pulls them.
+        orphan = not self.live or self.cloned
         self.steps.append(
             StoreEvent(stream.epoch, ev.seq, text, ev.prev_hash, ev.hash, row, orphan)
         )
@@ -741,7 +819,14 @@ class _Planner:
             s = self._parent(s)
 
     def _fork(
-        self, stream: _Stream, *, base_seq: int, base_hash: str, detail: str, event_ids: list[str]
+        self,
+        stream: _Stream,
+        *,
+        base_seq: int,
+        base_hash: str,
+        detail: str,
+        event_ids: list[str],
+        reason: str = "restored",
     ) -> _Stream:
         """Open the gate's next epoch from `base_seq`; what the old one held after it is kept
         and handed back to the gate by pulls."""
@@ -756,9 +841,11 @@ class _Planner:
             self._orphan(s.epoch, low, upper)
             upper = s.base_seq
             s = self._parent(s)
-        self.steps.append(OpenEpoch(epoch, stream.epoch, base_seq, base_hash))
+        self.steps.append(OpenEpoch(epoch, stream.epoch, base_seq, base_hash, reason))
         self.current_epoch = epoch
         self.forked = True
+        if reason == "cloned":
+            return new
         self._raise(
             AnomalyPut(
                 anomaly_id("seq_reuse", self.gate_id, str(stream.epoch), str(base_seq), str(epoch)),

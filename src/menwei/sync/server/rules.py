@@ -6,7 +6,7 @@ anomalies each event raises, and the backend writes them (`AnomalyBook`). The se
 Stream rules (gap, chain break, sequence reuse) are part of the ingest plan (`plan.py`).
 
 Adding a rule: write a function `(view, row) -> AnomalyPut | None` below and call it from
-`event_findings`; give its kind words in `menwei.sync.anomalies.KIND_WORDS`.
+`event_findings`; give its kind words in `menwei.core.reasons.ANOMALY_WORDS`.
 """
 
 from __future__ import annotations

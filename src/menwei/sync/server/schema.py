@@ -235,3 +235,60 @@ def m003_revoked_keys(db: Database) -> None:
     # When a gate is revoked, the keys it held until then sign nothing any more: a stolen
     # laptop's USB bundles are refused even after the gate is enrolled again on a new laptop.
     db.execute("alter table streams add column revoked_at text")
+
+
+# --- issue 11 ---
+@migrations()
+def m110_shared_order(db: Database) -> None:
+    # Events take their place in the one order gates and server share (core/ordering.py);
+    # where each household is, is re-derived in that order.
+    import json
+
+    from menwei.core.ordering import order_key_of, settle, way_of
+
+    db.execute("alter table events add column okey text")
+    db.execute("alter table presence add column okey text")
+    rows = db.execute("select gseq, body from events").fetchall()
+    db.conn.executemany(
+        "update events set okey = ? where gseq = ?",
+        [(order_key_of(json.loads(body)), gseq) for gseq, body in rows],
+    )
+    db.execute("create index events_household_order on events(community_id, household, okey)")
+    db.execute("delete from presence")
+    trips: dict[tuple[int, int], list[dict[str, object]]] = {}
+    for cid, household, event_id, wall, gate, kind, direction, okey in db.execute(
+        "select community_id, household, event_id, wall_time, gate_id, kind, direction, okey"
+        " from events e where household is not null"
+        " and kind in ('exit', 'entry', 'override', 'register')"
+        " and not exists (select 1 from events a where a.ref = e.event_id and a.kind = 'annul')"
+    ).fetchall():
+        trips.setdefault((cid, household), []).append(
+            dict(
+                event_id=event_id,
+                wall_time=wall,
+                gate_id=gate,
+                kind=kind,
+                direction=direction,
+                okey=okey,
+            )
+        )
+    for (cid, household), rows_ in trips.items():
+        last = settle(rows_)
+        if last is None:
+            continue
+        direction = last.get("direction")
+        way = way_of(str(last["kind"]), str(direction) if direction else None)
+        state = "out" if way == "exit" else "in"
+        db.execute(
+            "insert into presence (community_id, household, state, since, gate_id, event_id, okey)"
+            " values (?, ?, ?, ?, ?, ?, ?)",
+            [
+                cid,
+                household,
+                state,
+                last["wall_time"],
+                last["gate_id"],
+                last["event_id"],
+                last["okey"],
+            ],
+        )

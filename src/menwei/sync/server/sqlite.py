@@ -697,7 +697,7 @@ class SqliteStorage(ServerStorage):
                 events += self._remote_events(
                     "select gseq, gate_id, epoch, seq, body from ("
                     " select e.*, row_number() over (partition by household"
-                    "  order by wall_time desc, event_id desc) as n from events e"
+                    "  order by okey desc) as n from events e"
                     f" where community_id = ? and wall_time < ? and kind in {TRIP_KINDS_SQL}"
                     " and household is not null and not exists (select 1 from events a"
                     "  where a.ref = e.event_id and a.kind = 'annul'))"
@@ -775,6 +775,28 @@ class SqliteStorage(ServerStorage):
                     [community_id],
                 ).fetchall()
             ]
+
+    def events_in_order(
+        self, community_id: int, *, household: int | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every gate's events in the shared order (core/ordering.py), with whether each was
+        annulled; the newest `limit` when given."""
+        where, params = "community_id = ?", [community_id]
+        if household is not None:
+            where += " and household = ?"
+            params.append(household)
+        sql = (
+            "select gseq, event_id, gate_id, epoch, seq, kind, direction, household, serial,"
+            " reason, wall_time, ref, okey, orphan, exists (select 1 from events a where"
+            " a.ref = e.event_id and a.kind = 'annul') as annulled"
+            f" from events e where {where} order by okey desc"
+        )
+        if limit is not None:
+            sql += f" limit {int(limit)}"
+        with self._lock:
+            rows = self._rows(sql, params)
+        rows.reverse()
+        return rows
 
     def rejected(self, community_id: int) -> list[dict[str, Any]]:
         with self._lock:
