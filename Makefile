@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBS := libzbar0 tmux fonts-wqy-microhei
+DEBS := libzbar0 tmux fonts-wqy-microhei postgresql
 
 .PHONY: demo test check setup debs bench clean
 

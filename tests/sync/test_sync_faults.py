@@ -139,7 +139,7 @@ def test_the_server_killed_mid_batch_and_restarted(tmp_path: Path, die_after: in
         assert set(ids) == a.event_ids()
         assert storage.list_anomalies(4201) == []
         assert presence_states(storage) == a.state()
-        gseqs = [r[0] for r in storage.db.execute("select gseq from events order by gseq")]
+        gseqs = [r["gseq"] for r in storage.query("select gseq from events order by gseq")]
         assert gseqs == list(range(1, 601)), "gseq has no gap: a rolled-back batch leaves none"
     finally:
         storage.close()

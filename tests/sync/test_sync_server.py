@@ -143,7 +143,7 @@ def test_oversized_and_malformed_bodies(w: World) -> None:
         "events": [{"seq": 1, "prev_hash": "0", "hash": "0", "body": {}}] * 2001,
     }
     assert post(w, json.dumps(too_many).encode(), token).status_code in (400, 413)
-    kept = w.server.storage.db.execute("select count(*) from rejected").fetchone()[0]
+    kept = w.server.storage.query("select count(*) as n from rejected")[0]["n"]
     assert kept == 3, "batches that could not be read are kept, with the reason"
 
 

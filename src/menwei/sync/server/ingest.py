@@ -9,10 +9,9 @@ steps in the caller's write transaction, then runs the household rules on the ne
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-
-from sqlite_utils import Database
 
 from menwei.core.clock import iso
 from menwei.sync.protocol import PushBatch, PushResult
@@ -37,19 +36,20 @@ from menwei.sync.server.plan import (
     read_batch,
     validate_body,
 )
+from menwei.sync.server.sql import Tx
 
 __all__ = ["Ingest", "create_stream", "load_stream", "load_view", "parse_body", "validate_body"]
 
 _INSERT = (
-    "insert into events (community_id, event_id, gate_id, epoch, seq, kind, direction, household,"
+    "insert into events (gseq, community_id, event_id, gate_id, epoch, seq, kind, direction, household,"
     " serial, reason, wall_time, ref, overdue, clock_offset_ms, body, prev_hash, hash,"
     " received_at, source, orphan)"
-    " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _STREAM = "epoch, parent_epoch, base_seq, base_hash, through_seq, head_hash"
 
 
-def load_stream(db: Database, gate_id: str, epoch: int) -> StreamState | None:
+def load_stream(db: Tx, gate_id: str, epoch: int) -> StreamState | None:
     row = db.execute(
         f"select {_STREAM} from streams where gate_id = ? and epoch = ?", [gate_id, epoch]
     ).fetchone()
@@ -57,7 +57,7 @@ def load_stream(db: Database, gate_id: str, epoch: int) -> StreamState | None:
 
 
 def create_stream(
-    db: Database,
+    db: Tx,
     gate_id: str,
     epoch: int,
     *,
@@ -98,7 +98,7 @@ def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:
 
 
 def load_view(
-    db: Database, community_id: int, gate_id: str, current_epoch: int, read: ReadBatch
+    db: Tx, community_id: int, gate_id: str, current_epoch: int, read: ReadBatch
 ) -> StreamView:
     """What the server holds that this batch can touch."""
     streams = {
@@ -159,7 +159,7 @@ class Ingest:
 
     def __init__(
         self,
-        db: Database,
+        db: Tx,
         *,
         community_id: int,
         gate_id: str,
@@ -167,8 +167,11 @@ class Ingest:
         now: datetime,
         source: str,
         policies: PolicyCache,
+        reserve: Callable[[Tx, int, int], int | None] | None = None,
     ) -> None:
         self.db = db
+        self.reserve = reserve
+        self.next_gseq: int | None = None
         self.community_id = community_id
         self.gate_id = gate_id
         self.current_epoch = current_epoch
@@ -183,6 +186,11 @@ class Ingest:
         read = read_batch(batch)
         view = load_view(self.db, self.community_id, self.gate_id, self.current_epoch, read)
         plan = plan_ingest(read, view, source=self.source, today=self.now_iso[:10])
+        stored = sum(1 for s in plan.steps if isinstance(s, StoreEvent))
+        if stored and self.reserve is not None:
+            # Numbers in commit order: a backend with concurrent writers hands out a block under
+            # a lock held to the commit (PostgreSQL); SQLite's rowid does it by itself.
+            self.next_gseq = self.reserve(self.db, self.community_id, stored)
         for step in plan.steps:
             self._apply(step)
         rows = list(plan.new_rows)
@@ -203,7 +211,9 @@ class Ingest:
         )
         for finding in plan.closing:
             self.book.apply(finding)
-        head = self.db.execute("select coalesce(max(gseq), 0) from events").fetchone()[0]
+        head = self.db.execute(
+            "select coalesce(max(gseq), 0) from events where community_id = ?", [self.community_id]
+        ).fetchone()[0]
         return PushResult(
             server_time=self.now_iso,
             gate_id=self.gate_id,
@@ -223,7 +233,10 @@ class Ingest:
     def _event_at(self, gseq: int | None) -> str | None:
         if not gseq:
             return None
-        row = self.db.execute("select event_id from events where gseq = ?", [gseq]).fetchone()
+        row = self.db.execute(
+            "select event_id from events where community_id = ? and gseq = ?",
+            [self.community_id, gseq],
+        ).fetchone()
         return None if row is None else str(row[0])
 
     # --- the steps ------------------------------------------------------------------------------
@@ -309,9 +322,13 @@ class Ingest:
 
     def _store_event(self, step: StoreEvent) -> None:
         row = step.row
-        self.db.conn.execute(
+        gseq = self.next_gseq
+        if gseq is not None:
+            self.next_gseq = gseq + 1
+        self.db.execute(
             _INSERT,
             [
+                gseq,
                 self.community_id,
                 row.event_id,
                 self.gate_id,
