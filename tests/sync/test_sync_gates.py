@@ -21,6 +21,8 @@ from menwei.sync.enrollment import enroll
 from menwei.sync.status import sync_status
 from tests.sync.helpers import COMMUNITY, T0, FaultyTransport, Gate, World, presence_states, world
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 WINDOWED = """\
 timezone = "Asia/Shanghai"
 override_reasons = ["medical", "emergency", "work", "other"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +33,8 @@ from tests.sync.helpers import (
     restore_db,
     world,
 )
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 GATES = 3
 gate_ix = st.integers(0, GATES - 1)

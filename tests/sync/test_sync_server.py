@@ -16,13 +16,21 @@ from menwei.core.eventlog import canonical, chain_hash
 from menwei.sync.client import SyncRefused, build_batch
 from menwei.sync.credentials import Credentials
 from menwei.sync.protocol import SERVER_TIME_HEADER, PushBatch, WireEvent
-from tests.sync.helpers import COMMUNITY, Gate, World, world
+from tests.sync.helpers import COMMUNITY, Backend, Gate, World, world
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 @pytest.fixture
 def w(tmp_path: Path) -> Iterator[World]:
     with world(tmp_path, max_body_bytes=64 * 1024, max_decompressed_bytes=256 * 1024) as w:
         yield w
+
+
+def test_the_server_runs_on_the_backend_under_test(w: World, backend: Backend) -> None:
+    expected = {"sqlite": "SqliteStorage", "postgresql": "PostgresStorage"}[backend.name]
+    assert type(w.server.storage).__name__ == expected
+    assert w.server.storage.dialect == backend.name
 
 
 def token_of(gate: Gate) -> str:
