@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 
 setup: debs $(STAMP)
 
-# System packages: zbar (optional decoder), tmux (keystroke tests), a CJK font for printed passes.
+# System packages: zbar (optional decoder), tmux (keystroke tests), a CJK font for printed passes,
+# PostgreSQL (the server tests start their own throwaway cluster from it).
 debs:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -109,10 +109,16 @@ def add_households(store: Store, rows: list[tuple[int, str, str, str, str, int, 
             )
 
 
-def make_committee(root: Path, *, households: int | None = None) -> tuple[Home, dict[int, str]]:
+def make_committee(
+    root: Path,
+    *,
+    households: int | None = None,
+    community: int = COMMUNITY,
+    name: str = "钟楼居民区",
+) -> tuple[Home, dict[int, str]]:
     """A committee home (the server's): a community, households and their passes."""
     home = Home(root)
-    init_community(home, community=COMMUNITY, name="钟楼居民区", now=T0 - timedelta(days=30))
+    init_community(home, community=community, name=name, now=T0 - timedelta(days=30))
     store = Store.open(home.db_path)
     try:
         rows = HOUSEHOLDS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -198,3 +199,32 @@ def test_a_broken_link_is_flagged_and_the_event_kept(w: World) -> None:
     result = push(w, a, batch)
     assert result["inserted"] == 2 and not result["rejected"]
     assert w.kinds() == ["chain_break"]
+
+
+def test_a_long_read_never_holds_up_pushes_or_status(w: World) -> None:
+    """A snapshot or a long pull reads in a transaction of its own: the writer never waits."""
+    a = w.add_gate("A")
+    a.scan(w.codes[1203])
+    storage = w.server.storage
+    reading, release = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def long_read() -> None:
+        with storage._read() as db:
+            seen.append(int(db.execute("select count(*) from events").fetchone()[0]))
+            reading.set()
+            release.wait(30)
+            seen.append(int(db.execute("select count(*) from events").fetchone()[0]))
+
+    reader = threading.Thread(target=long_read)
+    reader.start()
+    try:
+        assert reading.wait(10)
+        result = a.sync()
+        finished_while_reading = not release.is_set() and reader.is_alive()
+    finally:
+        release.set()
+        reader.join(30)
+    assert result.pushed == 1 and finished_while_reading
+    assert seen == [0, 0], "the long read kept its own consistent picture"
+    assert w.server_event_ids() and len(w.server_event_ids()) == 1

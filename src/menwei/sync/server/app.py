@@ -53,8 +53,8 @@ from menwei.sync.protocol import (
     TooLarge,
     gunzip_bounded,
 )
-from menwei.sync.server.reference import HomeReference
-from menwei.sync.server.sqlite import SqliteStorage
+from menwei.sync.server.reference import ServedCommunities
+from menwei.sync.server.sqlite import SqliteStorage, SqlStorage
 from menwei.sync.server.storage import (
     AuthRefused,
     GateAuth,
@@ -164,17 +164,28 @@ def gate_auth(
     """The enrolled gate calling, from its bearer token."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthRefused("No API token: this endpoint is for enrolled gates.")
-    reference: HomeReference = request.app.state.reference
+    communities: ServedCommunities = request.app.state.communities
     storage: ServerStorage = request.app.state.storage
     clock: Clock = request.app.state.clock
-    reference.refresh()
     gate = storage.authenticate(credentials.credentials, now=clock.now())
-    if gate.community_id != reference.community_id:
-        raise AuthRefused("This gate belongs to another community.")
+    # Everything a gate asks is about its own community: every query is scoped by it.
+    communities.refresh(gate.community_id)
     return gate
 
 
+def committee_auth(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> int:
+    """The community a committee token reads."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthRefused("No committee token.")
+    storage: SqlStorage = request.app.state.storage
+    return storage.committee_community(credentials.credentials)
+
+
 Gate = Annotated[GateAuth, Depends(gate_auth)]
+Committee = Annotated[int, Depends(committee_auth)]
 
 
 def make_server_app(
@@ -186,11 +197,12 @@ def make_server_app(
     max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES,
     snapshot_days: int = 14,
 ) -> FastAPI:
-    """The server app for the community of `home` (its storage: `<home>/server/server.db`)."""
+    """The server app for the community of `home` and those added to its storage (its
+    storage by default: `<home>/server/server.db`)."""
     clock = clock or SystemClock()
     store = storage or SqliteStorage(home.server_dir / "server.db")
-    reference = HomeReference(home, store, clock)
-    reference.refresh(force=True)
+    communities = ServedCommunities(home, store, clock)
+    own = communities.home_community
 
     app = FastAPI(
         title="menwei community server",
@@ -198,7 +210,7 @@ def make_server_app(
         description="Sync between the gate laptops of a residential compound and its committee.",
     )
     app.state.storage = store
-    app.state.reference = reference
+    app.state.communities = communities
     app.state.clock = clock
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(ServerTimeHeader, clock=clock)  # type: ignore[arg-type]
@@ -229,15 +241,18 @@ def make_server_app(
             "status": "ok",
             "server_time": iso(clock.now()),
             "protocol": PROTOCOL,
-            "community_id": reference.community_id,
-            "community_name": reference.community_name,
+            "community_id": own.community_id if own else None,
+            "community_name": own.community_name if own else None,
+            "communities": communities.ids(),
         }
 
     @app.post("/v1/enroll", tags=["gates"], responses={401: {"model": ErrorBody}})
     def enroll(request: EnrollRequest) -> EnrollResponse:
         """Claim a one-time enrollment token; the gate gets its id and epoch."""
-        reference.refresh()
-        return store.enroll(reference.community_id, request, now=clock.now())
+        # The token names the gate, and so its community.
+        answer = store.enroll(None, request, now=clock.now())
+        communities.refresh(answer.community_id)
+        return answer
 
     @app.get("/v1/status", tags=["sync"], responses={401: {"model": ErrorBody}})
     def status(
@@ -334,4 +349,31 @@ def make_server_app(
         """Anomalies raised or changed after an aseq."""
         return store.anomalies_page(gate.community_id, after, limit, now=clock.now())
 
+    @app.get("/v1/committee/anomalies", tags=["committee"])
+    def committee_anomalies(
+        community: Committee,
+        after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    ) -> AnomaliesPage:
+        """The anomalies of the committee's own community (a committee token)."""
+        return store.anomalies_page(community, after, limit, now=clock.now())
+
+    @app.get("/v1/committee/gates", tags=["committee"])
+    def committee_gates(community: Committee) -> list[dict[str, object]]:
+        """The gates of the committee's own community."""
+        return [g.as_dict() for g in store.list_gates(community)]
+
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app a worker process builds (`menwei server run --workers N`): the home from
+    MENWEI_HOME, the database from MENWEI_SERVER_DATABASE."""
+    import os
+
+    from menwei.sync.server.backends import open_storage
+
+    home = Home.resolve(None)
+    return make_server_app(
+        home, storage=open_storage(os.environ.get("MENWEI_SERVER_DATABASE"), home)
+    )

@@ -241,6 +241,21 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             """,
         ],
     ),
+    (
+        "m002_district",
+        [
+            "alter table communities add column home text",
+            "alter table communities add column instance_id text",
+            """
+            create table committee_tokens (
+                token_hash text primary key,
+                community_id bigint not null references communities(community_id),
+                created_at text not null,
+                revoked_at text
+            )
+            """,
+        ],
+    ),
 ]
 
 _PLACEHOLDER = re.compile(r"\?")

@@ -46,6 +46,7 @@ from menwei.sync.server.rules import PolicyCache
 from menwei.sync.server.sql import SqliteTx, Tx
 from menwei.sync.server.storage import (
     AuthRefused,
+    CommunityInfo,
     EnrollmentToken,
     GateAuth,
     GateInfo,
@@ -189,13 +190,76 @@ class SqlStorage(ServerStorage):
 
     # --- community and reference data -----------------------------------------------------------
 
-    def ensure_community(self, community_id: int, name: str, *, now: datetime) -> None:
+    def ensure_community(
+        self, community_id: int, name: str, *, now: datetime, home: str | None = None
+    ) -> None:
         with self._write() as db:
             db.execute(
-                "insert into communities (community_id, name, created_at) values (?, ?, ?) "
-                "on conflict(community_id) do update set name = excluded.name",
-                [community_id, name, iso(now)],
+                "insert into communities (community_id, name, created_at, home, instance_id)"
+                " values (?, ?, ?, ?, ?) on conflict(community_id) do update set"
+                " name = excluded.name, home = coalesce(excluded.home, communities.home)",
+                [community_id, name, iso(now), home, self._instance],
             )
+
+    def list_communities(self) -> list[CommunityInfo]:
+        """Every community this server holds, with what it holds of each."""
+        with self._read():
+            rows = self._rows(
+                "select c.community_id, c.name, c.home, c.ref_version,"
+                " (select count(*) from ref_households h where h.community_id = c.community_id"
+                "  and h.deleted = 0) as households,"
+                " (select count(*) from gates g where g.community_id = c.community_id) as gates,"
+                " (select count(*) from events e where e.community_id = c.community_id)"
+                "  as events,"
+                " (select count(*) from anomalies a where a.community_id = c.community_id"
+                "  and a.status = 'open') as anomalies_open"
+                " from communities c order by c.community_id"
+            )
+        return [
+            CommunityInfo(
+                community_id=int(r["community_id"]),
+                name=r["name"],
+                home=r["home"],
+                ref_version=int(r["ref_version"]),
+                households=int(r["households"]),
+                gates=int(r["gates"]),
+                events=int(r["events"]),
+                anomalies_open=int(r["anomalies_open"]),
+            )
+            for r in rows
+        ]
+
+    def community_homes(self) -> dict[int, str | None]:
+        """Each community's committee home (None: its data came some other way)."""
+        with self._read():
+            return {
+                int(r["community_id"]): r["home"]
+                for r in self._rows("select community_id, home from communities")
+            }
+
+    def add_committee_token(self, community_id: int, *, now: datetime) -> str:
+        """A read token for the committee of one community (only its hash is kept)."""
+        token = secrets.token_urlsafe(32)
+        with self._write() as db:
+            self._community(community_id)
+            db.execute(
+                "insert into committee_tokens (token_hash, community_id, created_at)"
+                " values (?, ?, ?)",
+                [token_hash(token), community_id, iso(now)],
+            )
+        return token
+
+    def committee_community(self, token: str) -> int:
+        """The community a committee token reads; AuthRefused otherwise."""
+        with self._read():
+            row = self._one(
+                "select community_id from committee_tokens where token_hash = ?"
+                " and revoked_at is null",
+                [token_hash(token)],
+            )
+        if row is None:
+            raise AuthRefused("Unknown committee token.")
+        return int(row[0])
 
     def _community(self, community_id: int) -> dict[str, Any]:
         rows = self._rows("select * from communities where community_id = ?", [community_id])
@@ -214,6 +278,7 @@ class SqlStorage(ServerStorage):
                     "select * from ref_households where community_id = ?", [community_id]
                 )
             }
+            upserts: list[list[Any]] = []
             for h in data.households.values():
                 values = (h.building, h.unit, h.room, h.group, h.members, h.category, h.contact)
                 old = stored.get(h.household)
@@ -233,7 +298,10 @@ class SqlStorage(ServerStorage):
                 ):
                     continue
                 changed = True
-                db.execute(
+                upserts.append([community_id, h.household, *values, new])
+            if upserts:
+                # One round trip for a whole roster (a district loads 150,000 households).
+                db.executemany(
                     "insert into ref_households (community_id, household, building, unit, room,"
                     " building_group, members, category, contact, deleted, version)"
                     " values (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) on conflict(community_id, household)"
@@ -241,7 +309,7 @@ class SqlStorage(ServerStorage):
                     " room = excluded.room, building_group = excluded.building_group,"
                     " members = excluded.members, category = excluded.category,"
                     " contact = excluded.contact, deleted = 0, version = excluded.version",
-                    [community_id, h.household, *values, new],
+                    upserts,
                 )
             for number, old in stored.items():
                 if number not in data.households and not old["deleted"]:
@@ -505,12 +573,15 @@ class SqlStorage(ServerStorage):
             for r in rows
         ]
 
-    def enroll(self, community_id: int, request: EnrollRequest, *, now: datetime) -> EnrollResponse:
+    def enroll(
+        self, community_id: int | None, request: EnrollRequest, *, now: datetime
+    ) -> EnrollResponse:
+        """`community_id` None: the token says which community (a district server)."""
         with self._write() as db:
-            c = self._community(community_id)
             rows = self._rows(
-                "select * from gates where enroll_hash = ? and community_id = ?",
-                [token_hash(request.token), community_id],
+                "select * from gates where enroll_hash = ?"
+                + ("" if community_id is None else " and community_id = ?"),
+                [token_hash(request.token)] + ([] if community_id is None else [community_id]),
             )
             if not rows:
                 raise AuthRefused(
@@ -519,6 +590,8 @@ class SqlStorage(ServerStorage):
                     code="enroll_token_unknown",
                 )
             gate = rows[0]
+            community_id = int(gate["community_id"])
+            c = self._community(community_id)
             api_hash = token_hash(request.api_token)
             answer = EnrollResponse(
                 server_time=iso(now),
@@ -623,7 +696,7 @@ class SqlStorage(ServerStorage):
             head = self._head(gate.community_id)
             return StatusResponse(
                 server_time=iso(now),
-                instance_id=self._instance,
+                instance_id=c["instance_id"] or self._instance,
                 community_id=gate.community_id,
                 gate_id=gate.gate_id,
                 gate_name=g["name"],
