@@ -319,6 +319,8 @@ def world(root: Path, *, clock: FrozenClock | None = None, **kwargs: Any) -> Ite
             yield w
         finally:
             w.close()
+            if w.server is not server:  # a test restarted the server: stop the new one too
+                w.server.stop()
 
 
 # --- fault injection -----------------------------------------------------------------------------
