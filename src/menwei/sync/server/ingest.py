@@ -108,19 +108,24 @@ def load_view(
         ).fetchall()
     }
     positions: dict[tuple[int, int], Held] = {}
-    seqs = sorted(read.seqs)
+    seqs = read.seqs
+    # A batch is a run of seqs: one range per epoch, and the gate's head.
+    head = read.batch.head_seq
+    spans = [(head, head)]
+    if read.events:
+        spans.append((min(e.seq for e in read.events) - 1, max(e.seq for e in read.events)))
     for table, source in (("rejected", "rejected"), ("aliases", "alias"), ("events", "event")):
         order = " order by id" if table == "rejected" else ""
-        for chunk in _chunks(seqs):
-            marks = ",".join("?" for _ in chunk)
-            for epoch, seq, h, eid in db.execute(
-                f"select epoch, seq, hash, event_id from {table} "
-                f"where gate_id = ? and seq in ({marks}){order}",
-                [gate_id, *chunk],
-            ).fetchall():
-                if epoch is not None and seq is not None:
-                    # Later tables win (event over alias over rejected), the newest rejection.
-                    positions[(int(epoch), int(seq))] = Held(str(h), eid, source)
+        for epoch in streams:
+            for lo, hi in spans:
+                for e, seq, h, eid in db.execute(
+                    f"select epoch, seq, hash, event_id from {table} "
+                    f"where gate_id = ? and epoch = ? and seq between ? and ?{order}",
+                    [gate_id, epoch, lo, hi],
+                ).fetchall():
+                    if int(seq) in seqs:
+                        # Later tables win (event over alias over rejected), the newest rejection.
+                        positions[(int(e), int(seq))] = Held(str(h), eid, source)
     known: dict[str, KnownEvent] = {}
     aliases: dict[str, list[tuple[str, int, int]]] = {}
     for chunk in _chunks(read.event_ids):
@@ -172,6 +177,7 @@ class Ingest:
         self.db = db
         self.reserve = reserve
         self.next_gseq: int | None = None
+        self.pending: list[list[Any]] = []
         self.community_id = community_id
         self.gate_id = gate_id
         self.current_epoch = current_epoch
@@ -192,7 +198,12 @@ class Ingest:
             # a lock held to the commit (PostgreSQL); SQLite's rowid does it by itself.
             self.next_gseq = self.reserve(self.db, self.community_id, stored)
         for step in plan.steps:
-            self._apply(step)
+            if isinstance(step, StoreEvent):
+                self._store_event(step)
+            else:
+                self._flush()
+                self._apply(step)
+        self._flush()
         rows = list(plan.new_rows)
         if rows:
             event_anomalies(
@@ -245,6 +256,7 @@ class Ingest:
         match step:
             case StoreEvent():
                 self._store_event(step)
+                self._flush()
             case StoreAlias():
                 self.db.execute(
                     "insert into aliases (gate_id, epoch, seq, event_id, hash) values "
@@ -320,13 +332,18 @@ class Ingest:
             case RaiseAnomaly():
                 self.book.apply(step.anomaly)
 
+    def _flush(self) -> None:
+        """Store the events waiting, in order, in one round trip."""
+        if self.pending:
+            self.db.executemany(_INSERT, self.pending)
+            self.pending = []
+
     def _store_event(self, step: StoreEvent) -> None:
         row = step.row
         gseq = self.next_gseq
         if gseq is not None:
             self.next_gseq = gseq + 1
-        self.db.execute(
-            _INSERT,
+        self.pending.append(
             [
                 gseq,
                 self.community_id,
@@ -349,5 +366,5 @@ class Ingest:
                 self.now_iso,
                 self.source,
                 int(step.orphan),
-            ],
+            ]
         )

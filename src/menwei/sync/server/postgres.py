@@ -345,7 +345,8 @@ class PostgresStorage(SqlStorage):
                 migrate(conn)
         except psycopg.OperationalError as exc:
             raise MenweiError(
-                f"Cannot reach the PostgreSQL database {redact(url)}: {str(exc).strip()}"
+                f"无法连接数据库 / cannot reach the PostgreSQL database {redact(url)}: "
+                f"{str(exc).strip()}"
             ) from None
         self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url,

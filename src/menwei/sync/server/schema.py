@@ -234,6 +234,7 @@ def m002_stream_keys(db: Database) -> None:
 def m003_district(db: Database) -> None:
     # A district server holds many communities: the committee home each one's reference data
     # comes from, and the committee's read tokens (hashes only).
+    db.execute("create index if not exists aliases_event on aliases(event_id)")
     db.execute("alter table communities add column home text")
     # The instance a community's data was born in: it moves with the data (`server migrate`), so
     # the gates keep their cursors.
