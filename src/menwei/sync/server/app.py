@@ -17,6 +17,7 @@ Gates authenticate with `Authorization: Bearer <api token>`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -196,6 +197,7 @@ def make_server_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES,
     snapshot_days: int = 14,
+    concurrent_pushes: int = 2,
 ) -> FastAPI:
     """The server app for the community of `home` and those added to its storage (its
     storage by default: `<home>/server/server.db`)."""
@@ -203,6 +205,9 @@ def make_server_app(
     store = storage or SqliteStorage(home.server_dir / "server.db")
     communities = ServedCommunities(home, store, clock)
     own = communities.home_community
+    # Pushes beyond these wait their turn without a thread: ingest is CPU work under one GIL,
+    # and pulls, status and snapshots of the same worker must still get their share.
+    push_slots = asyncio.Semaphore(concurrent_pushes)
 
     app = FastAPI(
         title="menwei community server",
@@ -288,7 +293,7 @@ def make_server_app(
         encoding = request.headers.get("content-encoding", "identity").strip().lower()
         try:
             if encoding == "gzip":
-                data = gunzip_bounded(raw, max_decompressed_bytes)
+                data = await run_in_threadpool(gunzip_bounded, raw, max_decompressed_bytes)
             elif encoding in ("identity", ""):
                 if len(raw) > max_decompressed_bytes:
                     raise TooLarge("too large")
@@ -308,7 +313,8 @@ def make_server_app(
         except ValueError as exc:
             raise StorageError(f"The body is not valid gzip: {exc}", code="malformed") from None
         try:
-            batch = PushBatch.model_validate_json(data)
+            # Off the event loop: a worker keeps answering pulls while it reads a batch.
+            batch = await run_in_threadpool(PushBatch.model_validate_json, data)
         except ValidationError as exc:
             detail = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
@@ -317,7 +323,8 @@ def make_server_app(
                 store.reject_batch, gate.gate_id, data, "malformed", detail, now=clock.now()
             )
             raise StorageError(f"The batch is not valid: {detail}", code="malformed") from None
-        result = await run_in_threadpool(store.push, gate.gate_id, batch, now=clock.now())
+        async with push_slots:
+            result = await run_in_threadpool(store.push, gate.gate_id, batch, now=clock.now())
         return Response(result.model_dump_json(), media_type="application/json")
 
     @app.get("/v1/events", tags=["sync"], response_model=EventsPage)
