@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBS := libzbar0 tmux fonts-wqy-microhei
+DEBS := libzbar0 tmux fonts-wqy-microhei postgresql
 DEBS += espeak-ng alsa-utils  # the verdict spoken in Mandarin, and a player for the sound cues
 
 .PHONY: demo test check setup debs bench clean
@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 
 setup: debs $(STAMP)
 
-# System packages: zbar (optional decoder), tmux (keystroke tests), a CJK font for printed passes.
+# System packages: zbar (optional decoder), tmux (keystroke tests), a CJK font for printed passes,
+# PostgreSQL (the server tests start their own throwaway cluster from it).
 debs:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

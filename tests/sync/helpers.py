@@ -34,8 +34,10 @@ from menwei.core.store import Store
 from menwei.sync.client import SyncResult, sync_once
 from menwei.sync.enrollment import enroll
 from menwei.sync.server.app import make_server_app
-from menwei.sync.server.guard import server_config
-from menwei.sync.server.sqlite import SqliteStorage
+from menwei.sync.server.backends import open_storage
+from menwei.sync.server.guard import make_server, server_config
+from menwei.sync.server.sqlite import SqlStorage
+from tests.sync.postgres import PostgresCluster
 
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 COMMUNITY = 4201
@@ -47,6 +49,49 @@ HOUSEHOLDS = [
     (3301, "12", "1", "601", "8", 2, "normal"),
 ]
 NUMBERS = [h[0] for h in HOUSEHOLDS]
+
+
+@dataclass
+class Backend:
+    """The storage the servers of a test run on: SQLite files, or databases of a throwaway
+    PostgreSQL (one per committee home). The contract tests run once for each."""
+
+    name: str
+    cluster: PostgresCluster | None = None
+    databases: dict[Path, str] = field(default_factory=dict)
+
+    def database(self, home: Home) -> str | None:
+        """The `--database` of the home's server (None: its SQLite file)."""
+        if self.cluster is None:
+            return None
+        root = home.root.resolve()
+        if root not in self.databases:
+            name = f"t{len(self.databases)}_{os.getpid()}_{abs(hash(root)) % 10**8}"
+            self.cluster.create_database(name)
+            self.databases[root] = name
+        return self.cluster.url(self.databases[root])
+
+    def open(self, home: Home) -> SqlStorage:
+        return open_storage(self.database(home), home, pool_size=4)
+
+    def backup(self, home: Home, dest: Path) -> None:
+        """A consistent copy of the server's database (last night's backup)."""
+        if self.cluster is None:
+            copy_db(home.server_dir / "server.db", dest)
+        else:
+            self.database(home)
+            self.cluster.dump(self.databases[home.root.resolve()], dest)
+
+    def restore(self, home: Home, src: Path) -> None:
+        if self.cluster is None:
+            restore_db(src, home.server_dir / "server.db")
+        else:
+            self.database(home)
+            self.cluster.restore(self.databases[home.root.resolve()], src)
+
+
+# Set by the `backend` fixture (tests/sync/conftest.py) for the contract tests.
+BACKEND = Backend("sqlite")
 
 
 def free_port() -> int:
@@ -65,10 +110,16 @@ def add_households(store: Store, rows: list[tuple[int, str, str, str, str, int, 
             )
 
 
-def make_committee(root: Path, *, households: int | None = None) -> tuple[Home, dict[int, str]]:
+def make_committee(
+    root: Path,
+    *,
+    households: int | None = None,
+    community: int = COMMUNITY,
+    name: str = "钟楼居民区",
+) -> tuple[Home, dict[int, str]]:
     """A committee home (the server's): a community, households and their passes."""
     home = Home(root)
-    init_community(home, community=COMMUNITY, name="钟楼居民区", now=T0 - timedelta(days=30))
+    init_community(home, community=community, name=name, now=T0 - timedelta(days=30))
     store = Store.open(home.db_path)
     try:
         rows = HOUSEHOLDS
@@ -101,7 +152,9 @@ class ThreadedServer:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.app = make_server_app(self.home, clock=self.clock, **self.kwargs)
+        kwargs = dict(self.kwargs)
+        kwargs.setdefault("storage", BACKEND.open(self.home))
+        self.app = make_server_app(self.home, clock=self.clock, **kwargs)
         config = server_config(
             self.app,
             host="127.0.0.1",
@@ -117,9 +170,9 @@ class ThreadedServer:
         return f"http://127.0.0.1:{self.port}"
 
     @property
-    def storage(self) -> SqliteStorage:
+    def storage(self) -> SqlStorage:
         storage = self.app.state.storage
-        assert isinstance(storage, SqliteStorage)
+        assert isinstance(storage, SqlStorage)
         return storage
 
     def start(self) -> ThreadedServer:
@@ -217,7 +270,7 @@ def restore_db(copy: Path, live: Path) -> None:
     shutil.copyfile(copy, live)
 
 
-def presence_states(server: ThreadedServer | SqliteStorage) -> dict[int, str]:
+def presence_states(server: ThreadedServer | SqlStorage) -> dict[int, str]:
     storage = server.storage if isinstance(server, ThreadedServer) else server
     return {h: p.state for h, p in storage.presence(COMMUNITY).items()}
 
@@ -271,6 +324,8 @@ def world(root: Path, *, clock: FrozenClock | None = None, **kwargs: Any) -> Ite
             yield w
         finally:
             w.close()
+            if w.server is not server:  # a test restarted the server: stop the new one too
+                w.server.stop()
 
 
 # --- fault injection -----------------------------------------------------------------------------
@@ -334,6 +389,9 @@ class ServerProcess:
 
     def __init__(self, home: Home, port: int, *, die_after: int | None = None) -> None:
         args = [sys.executable, "-m", "tests.sync.helpers", str(home.root), str(port)]
+        database = BACKEND.database(home)
+        if database is not None:
+            args += ["--database", database]
         if die_after is not None:
             args += ["--die-after", str(die_after)]
         self.port = port
@@ -366,9 +424,10 @@ def _serve(argv: list[str]) -> None:
     parser.add_argument("home")
     parser.add_argument("port", type=int)
     parser.add_argument("--die-after", type=int)
+    parser.add_argument("--database")
     args = parser.parse_args(argv)
     home = Home(Path(args.home))
-    storage = SqliteStorage(home.server_dir / "server.db")
+    storage = open_storage(args.database, home)
     if args.die_after is not None:
         # Die (as a power cut would) in the middle of a push, after N events went in.
         from menwei.sync.server import ingest
@@ -384,7 +443,10 @@ def _serve(argv: list[str]) -> None:
 
         ingest.Ingest._store_event = dying  # type: ignore[method-assign]
     app = make_server_app(home, storage=storage)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+    config = server_config(
+        app, host="127.0.0.1", port=args.port, limits=app.state.limits, log_level="warning"
+    )
+    make_server(config).run()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ Named cases run over a real uvicorn on 127.0.0.1 too.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -191,10 +192,10 @@ def test_a_cloned_home(tmp_path: Path) -> None:
         assert "cloned_gate" not in w.kinds()
         twin.sync()  # ...but the twin goes on in the epoch the other copy left: a clone
         assert "cloned_gate" in w.kinds()
-        rows = w.server.storage.db.execute(
+        rows = w.server.storage.query(
             "select event_id, orphan from events where gate_id = ?", [a.service.gate_id]
-        ).fetchall()
-        assert set(mine + theirs) <= {r[0] for r in rows}
+        )
+        assert set(mine + theirs) <= {r["event_id"] for r in rows}
         a.scan(w.codes[1203]), twin.scan(w.codes[3301])
         final_sync_and_check(w, [a, twin])
         assert a.state()[3301] == twin.state()[3301] == "in"
@@ -214,10 +215,10 @@ def test_an_old_bundle_after_a_new_one_is_a_no_op(tmp_path: Path) -> None:
         storage = w.server.storage
         first = import_bundle(storage, COMMUNITY, new, now=w.clock.now())
         assert (first.inserted, first.duplicates) == (3, 0)
-        before = storage.db.execute("select count(*) from events").fetchone()[0]
+        before = storage.query("select count(*) as n from events")[0]["n"]
         again = import_bundle(storage, COMMUNITY, old, now=w.clock.now())
         assert (again.inserted, again.duplicates, again.anomalies) == (0, 2, 0)
-        assert storage.db.execute("select count(*) from events").fetchone()[0] == before
+        assert storage.query("select count(*) as n from events")[0]["n"] == before
         assert w.kinds() == []
         result = a.sync()
         assert result.pushed == 0 and not result.forked
@@ -329,11 +330,14 @@ def test_the_servers_shared_order_migration_refolds_presence(tmp_path: Path) -> 
         west.scan(w.codes[1203], step=timedelta(seconds=80))
         final_sync_and_check(w, [east, west])
         expected = presence_states(w.server)
-        keys = dict(w.server.storage.db.execute("select event_id, okey from events").fetchall())
-        path = w.server.storage.path
+        keys = {
+            r["event_id"]: r["okey"]
+            for r in w.server.storage.query("select event_id, okey from events")
+        }
+        path = w.home.server_dir / "server.db"
     # The server's database as before the migration: no order keys, presence by wall time.
-    storage = SqliteStorage(path)
-    storage.db.executescript(
+    raw = sqlite3.connect(path)
+    raw.executescript(
         """
         drop index events_household_order;
         alter table events drop column okey;
@@ -342,11 +346,13 @@ def test_the_servers_shared_order_migration_refolds_presence(tmp_path: Path) -> 
         delete from _sqlite_migrations where name = 'm110_shared_order';
         """
     )
-    storage.close()
+    raw.close()
     storage = SqliteStorage(path)
     try:
         assert presence_states(storage) == expected == {1203: "in", 2101: "out"}
-        again = dict(storage.db.execute("select event_id, okey from events").fetchall())
+        again = {
+            r["event_id"]: r["okey"] for r in storage.query("select event_id, okey from events")
+        }
         assert again == keys
     finally:
         storage.close()

@@ -14,6 +14,7 @@ from menwei.core.clock import FrozenClock
 from menwei.sync.bundle import export_bundle, import_bundle
 from menwei.sync.client import SyncClient, SyncOffline, build_batch
 from menwei.sync.credentials import Credentials
+from tests.sync import helpers
 from tests.sync.helpers import (
     COMMUNITY,
     NUMBERS,
@@ -31,6 +32,8 @@ from tests.sync.helpers import (
     restore_db,
     world,
 )
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 @pytest.fixture
@@ -112,9 +115,7 @@ def test_the_server_killed_mid_batch_and_restarted(tmp_path: Path, die_after: in
     clock = FrozenClock(datetime.now(UTC))
     server = ServerProcess(home, port)
     try:
-        from menwei.sync.server.sqlite import SqliteStorage
-
-        storage = SqliteStorage(home.server_dir / "server.db")
+        storage = helpers.BACKEND.open(home)
         token = storage.add_gate(4201, "A", now=datetime.now(UTC)).token
         storage.close()
         a = make_gate(tmp_path / "a", f"http://127.0.0.1:{port}", token, clock)
@@ -132,14 +133,14 @@ def test_the_server_killed_mid_batch_and_restarted(tmp_path: Path, die_after: in
         assert result.acked_through_seq == 600 and result.waiting == 0
     finally:
         server.kill()
-    storage = SqliteStorage(home.server_dir / "server.db")
+    storage = helpers.BACKEND.open(home)
     try:
         ids = storage.event_ids(4201)
         assert len(ids) == len(set(ids)) == 600
         assert set(ids) == a.event_ids()
         assert storage.list_anomalies(4201) == []
         assert presence_states(storage) == a.state()
-        gseqs = [r[0] for r in storage.db.execute("select gseq from events order by gseq")]
+        gseqs = [r["gseq"] for r in storage.query("select gseq from events order by gseq")]
         assert gseqs == list(range(1, 601)), "gseq has no gap: a rolled-back batch leaves none"
     finally:
         storage.close()
@@ -215,13 +216,13 @@ def test_the_server_restored_from_last_nights_backup(w: World, tmp_path: Path) -
     a.scan(w.codes[1203]), b.scan(w.codes[2101])
     a.sync(), b.sync()
     backup = tmp_path / "server-backup.db"
-    copy_db(w.home.server_dir / "server.db", backup)
+    helpers.BACKEND.backup(w.home, backup)
     a.scan(w.codes[1203]), b.scan(w.codes[2101]), a.scan(w.codes[1204])
     a.sync(), b.sync(), a.sync()
     # The server's disk dies; last night's copy comes back on the same address.
     port = w.server.port
     w.server.stop()
-    restore_db(backup, w.home.server_dir / "server.db")
+    helpers.BACKEND.restore(w.home, backup)
     w.server = ThreadedServer(w.home, clock=w.clock, port=port).start()
     assert len(w.server_event_ids()) == 2
     a.sync()  # sends again what the server lost: the server's head is back where it was

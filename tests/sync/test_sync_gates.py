@@ -21,6 +21,8 @@ from menwei.sync.enrollment import enroll
 from menwei.sync.status import sync_status
 from tests.sync.helpers import COMMUNITY, T0, FaultyTransport, Gate, World, presence_states, world
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 WINDOWED = """\
 timezone = "Asia/Shanghai"
 override_reasons = ["medical", "emergency", "work", "other"]
@@ -226,7 +228,7 @@ def test_events_recorded_before_enrollment_are_pushed_under_the_gate_id(
     g.sync()
     rows = {
         r["event_id"]: (r["gate_id"], r["seq"], r["body"])
-        for r in w.server.storage.db.query("select event_id, gate_id, seq, body from events")
+        for r in w.server.storage.query("select event_id, gate_id, seq, body from events")
     }
     assert rows[before.event_id][:2] == ("c4201-g1", 1)
     assert '"gate_id":"gate-1"' in rows[before.event_id][2], "the body is never rewritten"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +33,8 @@ from tests.sync.helpers import (
     restore_db,
     world,
 )
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 GATES = 3
 gate_ix = st.integers(0, GATES - 1)
@@ -178,7 +181,7 @@ def test_nothing_lost_nothing_twice_everyone_agrees(ops: list[tuple[Any, ...]]) 
         ids = storage.event_ids(COMMUNITY)
         held = set(ids)
         assert len(ids) == len(held), "an event stored twice"
-        gseqs = [r[0] for r in storage.db.execute("select gseq from events order by gseq")]
+        gseqs = [r["gseq"] for r in storage.query("select gseq from events order by gseq")]
         assert gseqs == list(range(1, len(gseqs) + 1))
         assert held <= created
         assert created - held <= dropped, "an event lost that no disk lost"
@@ -189,7 +192,7 @@ def test_nothing_lost_nothing_twice_everyone_agrees(ops: list[tuple[Any, ...]]) 
         for g in gates:
             assert g.state() == server_state, g.service.gate_id
         trips: dict[int, list[Trip]] = {}
-        for r in storage.db.query(
+        for r in storage.query(
             "select event_id, wall_time, kind, direction, gate_id, household from events e"
             " where kind in ('exit', 'entry', 'override', 'register') and not exists"
             " (select 1 from events a where a.kind = 'annul' and a.ref = e.event_id)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,13 +18,21 @@ from menwei.sync.client import SyncRefused, build_batch
 from menwei.sync.credentials import Credentials
 from menwei.sync.protocol import SERVER_TIME_HEADER, PushBatch, WireEvent
 from menwei.sync.server.app import make_server_app
-from tests.sync.helpers import COMMUNITY, Gate, World, world
+from tests.sync.helpers import COMMUNITY, Backend, Gate, World, world
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 @pytest.fixture
 def w(tmp_path: Path) -> Iterator[World]:
     with world(tmp_path, max_body_bytes=64 * 1024, max_decompressed_bytes=256 * 1024) as w:
         yield w
+
+
+def test_the_server_runs_on_the_backend_under_test(w: World, backend: Backend) -> None:
+    expected = {"sqlite": "SqliteStorage", "postgresql": "PostgresStorage"}[backend.name]
+    assert type(w.server.storage).__name__ == expected
+    assert w.server.storage.dialect == backend.name
 
 
 def token_of(gate: Gate) -> str:
@@ -146,7 +155,7 @@ def test_oversized_and_malformed_bodies(w: World) -> None:
         "events": [{"seq": 1, "prev_hash": "0", "hash": "0", "body": {}}] * 2001,
     }
     assert post(w, json.dumps(too_many).encode(), token).status_code in (400, 413)
-    kept = w.server.storage.db.execute("select count(*) from rejected").fetchone()[0]
+    kept = w.server.storage.query("select count(*) as n from rejected")[0]["n"]
     assert kept == 3, "batches that could not be read are kept, with the reason"
 
 
@@ -193,3 +202,32 @@ def test_a_broken_link_is_flagged_and_the_event_kept(w: World) -> None:
     result = push(w, a, batch)
     assert result["inserted"] == 2 and not result["rejected"]
     assert w.kinds() == ["chain_break"]
+
+
+def test_a_long_read_never_holds_up_pushes_or_status(w: World) -> None:
+    """A snapshot or a long pull reads in a transaction of its own: the writer never waits."""
+    a = w.add_gate("A")
+    a.scan(w.codes[1203])
+    storage = w.server.storage
+    reading, release = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def long_read() -> None:
+        with storage._read() as db:
+            seen.append(int(db.execute("select count(*) from events").fetchone()[0]))
+            reading.set()
+            release.wait(30)
+            seen.append(int(db.execute("select count(*) from events").fetchone()[0]))
+
+    reader = threading.Thread(target=long_read)
+    reader.start()
+    try:
+        assert reading.wait(10)
+        result = a.sync()
+        finished_while_reading = not release.is_set() and reader.is_alive()
+    finally:
+        release.set()
+        reader.join(30)
+    assert result.pushed == 1 and finished_while_reading
+    assert seen == [0, 0], "the long read kept its own consistent picture"
+    assert w.server_event_ids() and len(w.server_event_ids()) == 1

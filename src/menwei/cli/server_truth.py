@@ -47,7 +47,7 @@ def out_now(lang: str, as_json: bool) -> None:
         presence = storage.presence(community)
         refs = {
             int(r["household"]): r
-            for r in storage.db.query(
+            for r in storage.query(
                 "select household, building, unit, room, building_group from ref_households"
                 " where community_id = ? and deleted = 0",
                 [community],

@@ -22,7 +22,7 @@ from menwei.core.errors import MenweiError
 from menwei.core.home import Home
 
 if TYPE_CHECKING:
-    from menwei.sync.server.sqlite import SqliteStorage
+    from menwei.sync.server.sqlite import SqlStorage
 
 DEFAULT_PORT = 8470
 
@@ -31,30 +31,77 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _server_storage(home: Home) -> tuple[SqliteStorage, int]:
-    """The server's storage in this home, with the community brought up to date."""
-    from menwei.core.clock import SystemClock
-    from menwei.sync.server.reference import HomeReference
-    from menwei.sync.server.sqlite import SqliteStorage
+def _database(home: Home) -> str | None:
+    """The server's database: `--database`, else MENWEI_SERVER_DATABASE, else the one this
+    home's server was last run or migrated with (`<home>/server/database`), else SQLite."""
+    import os
 
-    if not home.db_path.exists():
+    ctx = click.get_current_context(silent=True)
+    explicit = ctx.meta.get("menwei.database") if ctx else None
+    if explicit:
+        return str(explicit)
+    if os.environ.get("MENWEI_SERVER_DATABASE"):
+        return os.environ["MENWEI_SERVER_DATABASE"]
+    remembered = home.server_dir / "database"
+    if remembered.exists():
+        return remembered.read_text(encoding="utf-8").strip() or None
+    return None
+
+
+def _server_storage(home: Home, *, district: bool = False) -> tuple[SqlStorage, int]:
+    """The server's storage in this home, with the community brought up to date: the home's
+    own, or the one named with `menwei server --community ID ...` (a district server)."""
+    from menwei.core.clock import SystemClock
+    from menwei.sync.server.backends import open_storage
+    from menwei.sync.server.reference import HomeReference
+
+    ctx = click.get_current_context(silent=True)
+    chosen: int | None = ctx.meta.get("menwei.community") if ctx else None
+    database = _database(home)
+    if not home.db_path.exists() and database is None:
         raise MenweiError(
             f"{home.root} holds no community: the server runs in the committee's home "
-            "(`menwei init` there first, or set MENWEI_HOME)."
+            "(`menwei init` there first, or set MENWEI_HOME), or on a district database "
+            "(`menwei server --database postgresql://...`)."
         )
-    storage = SqliteStorage(home.server_dir / "server.db")
-    reference = HomeReference(home, storage, SystemClock())
-    reference.refresh(force=True)
-    return storage, reference.community_id
+    storage = open_storage(database, home)
+    try:
+        community = None
+        if home.db_path.exists():
+            reference = HomeReference(home, storage, SystemClock())
+            reference.refresh(force=True)
+            community = reference.community_id
+        if chosen is not None:
+            known = storage.community_homes()
+            if chosen not in known:
+                raise MenweiError(
+                    f"此服务器没有小区 #{chosen} / this server holds no community #{chosen} "
+                    "(`menwei server community add HOME`)"
+                )
+            community = chosen
+        if community is None:
+            known = storage.community_homes()
+            if district and len(known) != 1:
+                return storage, 0  # a district server run from the IT office's home
+            if len(known) != 1:
+                raise MenweiError(
+                    "请用 --community 指定小区 / name the community: "
+                    "`menwei server --community ID ...` (see `menwei server community list`)"
+                )
+            community = next(iter(known))
+    except BaseException:
+        storage.close()
+        raise
+    return storage, community
 
 
-def _cert_fingerprint(storage: SqliteStorage) -> str | None:
+def _cert_fingerprint(storage: SqlStorage, home: Home) -> str | None:
     from menwei.sync import tls
 
     path = storage.setting("tls_cert")
     if not path:
         # Not served yet, or served over plain HTTP: the self-signed certificate, if made.
-        made = storage.path.parent / "tls" / "cert.pem"
+        made = home.server_dir / "tls" / "cert.pem"
         if not made.exists():
             return None
         path = str(made)
@@ -62,6 +109,12 @@ def _cert_fingerprint(storage: SqliteStorage) -> str | None:
         return tls.fingerprint(Path(path).read_text(encoding="ascii"))
     except (OSError, ValueError):
         return None
+
+
+def _redact(url: str) -> str:
+    from menwei.sync.server.postgres import redact
+
+    return redact(url)
 
 
 def _qr(text: str) -> str:
@@ -79,12 +132,24 @@ def _qr(text: str) -> str:
 
 
 @click.group()
-def server() -> None:
+@click.option(
+    "--database",
+    envvar="MENWEI_SERVER_DATABASE",
+    help="postgresql://… for a district server (default: <home>/server/server.db).",
+)
+@click.option("--community", type=int, help="The community a command is about (district server).")
+@click.pass_context
+def server(ctx: click.Context, database: str | None, community: int | None) -> None:
     """The community server, on the committee's machine: run it, enroll gates, import bundles.
 
     It serves the community of this home: the roster, revocations, policy and public keys kept
-    here are what the gates receive (the signing key never leaves this home).
+    here are what the gates receive (the signing key never leaves this home). A district server
+    (PostgreSQL) serves many: `menwei server community add HOME`.
     """
+    if database:
+        ctx.meta["menwei.database"] = database
+    if community is not None:
+        ctx.meta["menwei.community"] = community
 
 
 @server.command("run")
@@ -110,6 +175,10 @@ def server() -> None:
     type=click.IntRange(1, 1_000_000),
     help="Failed logins from one address in a minute before it is answered 429.",
 )
+@click.option("--database", help="postgresql://… (a district server); remembered in this home.")
+@click.option(
+    "--workers", default=1, show_default=True, type=int, help="Worker processes (PostgreSQL)."
+)
 @reports_errors
 def server_run(
     host: str,
@@ -120,6 +189,8 @@ def server_run(
     log_level: str,
     api_docs: bool,
     auth_failures_per_minute: int,
+    database: str | None,
+    workers: int,
 ) -> None:
     """Serve this home's community to its gates (FastAPI on uvicorn).
 
@@ -127,9 +198,18 @@ def server_run(
     """
     from menwei.sync import tls
     from menwei.sync.server.app import make_server_app
+    from menwei.sync.server.backends import is_postgres
     from menwei.sync.server.guard import Limits, make_server, server_config
 
     home = get_home()
+    if database:
+        click.get_current_context().meta["menwei.database"] = database
+    database = _database(home)
+    if workers > 1 and not is_postgres(database):
+        raise MenweiError(
+            "多个工作进程需要 PostgreSQL / --workers above 1 needs a postgresql:// database "
+            "(SQLite has one writer)"
+        )
     if tls_self_signed:
         if tls_cert or tls_key:
             raise MenweiError("Use either --tls-self-signed or --tls-cert/--tls-key.")
@@ -139,7 +219,11 @@ def server_run(
             tls.make_self_signed(tls_cert, tls_key, hosts=[host] if host != "0.0.0.0" else [])
     if bool(tls_cert) != bool(tls_key):
         raise MenweiError("--tls-cert and --tls-key go together.")
-    storage, community = _server_storage(home)
+    storage, community = _server_storage(home, district=True)
+    if database:
+        home.server_dir.mkdir(parents=True, exist_ok=True)
+        (home.server_dir / "database").write_text(database + "\n", encoding="utf-8")
+        (home.server_dir / "database").chmod(0o600)
     fp = None
     if tls_cert:
         try:
@@ -151,15 +235,49 @@ def server_run(
     storage.set_setting("url", f"{scheme}://{host}:{port}" if host != "0.0.0.0" else None)
     limits = Limits(auth_failures_per_minute=auth_failures_per_minute)
     app = make_server_app(home, storage=storage, api_docs=api_docs, limits=limits)
-    click.echo(
-        f"社区服务器:小区 #{community} / community server for #{community} on "
-        f"{scheme}://{host}:{port}" + (" (OpenAPI: /openapi.json)" if api_docs else "")
-    )
+    docs = " (OpenAPI: /openapi.json)" if api_docs else ""
+    if community:
+        click.echo(
+            f"社区服务器:小区 #{community} / community server for #{community} on "
+            f"{scheme}://{host}:{port}{docs}"
+        )
+    else:
+        served = len(storage.community_homes())
+        click.echo(
+            f"区级服务器:{served} 个小区 / district server for {served} communities on "
+            f"{scheme}://{host}:{port}{docs}"
+        )
     if fp:
         click.echo(f"  服务器证书指纹 / certificate SHA-256: {tls.short(fp)}")
         click.echo(f"  menwei enroll {scheme}://HOST:{port} TOKEN --fingerprint {fp}")
     if scheme == "http":
         click.echo("  plain HTTP: use it only on a network you trust (or add --tls-self-signed)")
+    if workers > 1:
+        # Each worker process builds its own app (and connection pool) from the environment.
+        import os
+
+        from uvicorn.supervisors import Multiprocess
+
+        storage.close()
+        os.environ["MENWEI_HOME"] = str(home.root)
+        os.environ["MENWEI_SERVER_DATABASE"] = str(database)
+        os.environ["MENWEI_SERVER_AUTH_FAILURES_PER_MINUTE"] = str(auth_failures_per_minute)
+        os.environ["MENWEI_SERVER_API_DOCS"] = "1" if api_docs else "0"
+        click.echo(f"  {workers} worker processes on {_redact(str(database))}")
+        config = server_config(
+            "menwei.sync.server.app:app_from_environment",
+            host=host,
+            port=port,
+            ssl_certfile=str(tls_cert) if tls_cert else None,
+            ssl_keyfile=str(tls_key) if tls_key else None,
+            log_level=log_level,
+            limits=limits,
+            factory=True,
+            workers=workers,
+        )
+        sock = config.bind_socket()
+        Multiprocess(config, sockets=[sock]).run()
+        return
     config = server_config(
         app,
         host=host,
@@ -190,11 +308,12 @@ def gate_add(name: str, url: str | None, valid_hours: int, as_json: bool) -> Non
     """Make a one-time enrollment token for gate NAME (new, or re-enrolling a gate)."""
     from menwei.sync import tls
 
-    storage, community = _server_storage(get_home())
+    home = get_home()
+    storage, community = _server_storage(home)
     try:
         before = {g.name: g.status for g in storage.list_gates(community)}
         token = storage.add_gate(community, name, now=_now(), valid_for_hours=valid_hours)
-        fp = _cert_fingerprint(storage)
+        fp = _cert_fingerprint(storage, home)
         url = url or storage.setting("url")
     finally:
         storage.close()
@@ -428,7 +547,7 @@ def anomalies(everything: bool, lang: str, as_json: bool) -> None:
 
     home = get_home()
     rows: list[dict[str, Any]]
-    if (home.server_dir / "server.db").exists():
+    if (home.server_dir / "server.db").exists() or _database(home):
         storage, community = _server_storage(home)
         try:
             rows = [
@@ -466,3 +585,7 @@ def anomalies(everything: bool, lang: str, as_json: bool) -> None:
         )
         click.echo(f"    {r['detail']}")
     click.echo(f"共 {len(rows)} 条 / {len(rows)} anomalies")
+
+
+# The district server's commands (communities, migrate, doctor) join the `server` group.
+from menwei.cli import district_cmds  # noqa: E402, F401

@@ -110,7 +110,8 @@ def enroll(
             )
     with SyncClient(url, cert_pem=cert_pem, transport=transport, timeout=timeout, clock=clock) as c:
         server = c.health()
-        community = int(server["community_id"])
+        # A district server serves many communities: the token says which one is this gate's.
+        served = {int(c) for c in server.get("communities") or [server.get("community_id")] if c}
         existing = None
         if home.db_path.exists():
             current = Store.open(home.db_path)
@@ -119,10 +120,11 @@ def enroll(
                     existing = community_info(current)
             finally:
                 current.close()
-        if existing is not None and existing.community != community:
+        if existing is not None and existing.community not in served:
             raise MenweiError(
                 f"This home belongs to community {existing.community}, the server serves "
-                f"community {community}: use another MENWEI_HOME. Nothing was changed."
+                f"community {', '.join(map(str, sorted(served)))}: use another MENWEI_HOME. "
+                "Nothing was changed."
             )
         key = Ed25519PrivateKey.generate()
         api_token = secrets.token_urlsafe(32)

@@ -19,6 +19,7 @@ and throttled per client address. Every limit is in `guard.Limits` and docs/sync
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Annotated, Any
@@ -57,8 +58,8 @@ from menwei.sync.protocol import (
     without_scan_text_json,
 )
 from menwei.sync.server.guard import AuthThrottle, BodyRefused, Guard, Limits
-from menwei.sync.server.reference import HomeReference
-from menwei.sync.server.sqlite import SqliteStorage
+from menwei.sync.server.reference import ServedCommunities
+from menwei.sync.server.sqlite import SqliteStorage, SqlStorage
 from menwei.sync.server.storage import (
     AuthRefused,
     GateAuth,
@@ -170,23 +171,34 @@ def gate_auth(
 ) -> GateAuth:
     """The enrolled gate calling, from its bearer token."""
     check_throttle(request)
-    reference: HomeReference = request.app.state.reference
+    communities: ServedCommunities = request.app.state.communities
     storage: ServerStorage = request.app.state.storage
     clock: Clock = request.app.state.clock
     try:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise AuthRefused("No API token: this endpoint is for enrolled gates.")
-        reference.refresh()
         gate = storage.authenticate(credentials.credentials, now=clock.now())
-        if gate.community_id != reference.community_id:
-            raise AuthRefused("This gate belongs to another community.")
     except (AuthRefused, GateRevoked) as exc:
         auth_failed(request, exc)
         raise
+    # Everything a gate asks is about its own community: every query is scoped by it.
+    communities.refresh(gate.community_id)
     return gate
 
 
+def committee_auth(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> int:
+    """The community a committee token reads."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthRefused("No committee token.")
+    storage: SqlStorage = request.app.state.storage
+    return storage.committee_community(credentials.credentials)
+
+
 Gate = Annotated[GateAuth, Depends(gate_auth)]
+Committee = Annotated[int, Depends(committee_auth)]
 
 
 def make_server_app(
@@ -199,8 +211,10 @@ def make_server_app(
     snapshot_days: int = 14,
     limits: Limits | None = None,
     api_docs: bool = False,
+    concurrent_pushes: int = 2,
 ) -> FastAPI:
-    """The server app for the community of `home` (its storage: `<home>/server/server.db`).
+    """The server app for the community of `home` and those added to its storage (its
+    storage by default: `<home>/server/server.db`).
 
     `api_docs`: serve the OpenAPI description at /openapi.json (off by default; there is no
     documentation UI, whose assets would come from the internet).
@@ -208,8 +222,11 @@ def make_server_app(
     clock = clock or SystemClock()
     limits = limits or Limits(push_body_bytes=max_body_bytes)
     store = storage or SqliteStorage(home.server_dir / "server.db")
-    reference = HomeReference(home, store, clock)
-    reference.refresh(force=True)
+    communities = ServedCommunities(home, store, clock)
+    own = communities.home_community
+    # Pushes beyond these wait their turn without a thread: ingest is CPU work under one GIL,
+    # and pulls, status and snapshots of the same worker must still get their share.
+    push_slots = asyncio.Semaphore(concurrent_pushes)
 
     app = FastAPI(
         title="menwei community server",
@@ -220,7 +237,7 @@ def make_server_app(
         redoc_url=None,
     )
     app.state.storage = store
-    app.state.reference = reference
+    app.state.communities = communities
     app.state.clock = clock
     app.state.limits = limits
     app.state.throttle = AuthThrottle(limits.auth_failures_per_minute)
@@ -264,20 +281,23 @@ def make_server_app(
             "status": "ok",
             "server_time": iso(clock.now()),
             "protocol": PROTOCOL,
-            "community_id": reference.community_id,
-            "community_name": reference.community_name,
+            "community_id": own.community_id if own else None,
+            "community_name": own.community_name if own else None,
+            "communities": communities.ids(),
         }
 
     @app.post("/v1/enroll", tags=["gates"], responses={401: {"model": ErrorBody}})
     def enroll(request: EnrollRequest, http: Request) -> EnrollResponse:
         """Claim a one-time enrollment token; the gate gets its id and epoch."""
         check_throttle(http)
-        reference.refresh()
         try:
-            return store.enroll(reference.community_id, request, now=clock.now())
+            # The token names the gate, and so its community.
+            answer = store.enroll(None, request, now=clock.now())
         except AuthRefused as exc:
             auth_failed(http, exc)
             raise
+        communities.refresh(answer.community_id)
+        return answer
 
     @app.get("/v1/status", tags=["sync"], responses={401: {"model": ErrorBody}})
     def status(
@@ -315,7 +335,7 @@ def make_server_app(
         encoding = request.headers.get("content-encoding", "identity").strip().lower()
         try:
             if encoding == "gzip":
-                data = gunzip_bounded(raw, max_decompressed_bytes)
+                data = await run_in_threadpool(gunzip_bounded, raw, max_decompressed_bytes)
             elif encoding in ("identity", ""):
                 if len(raw) > max_decompressed_bytes:
                     raise TooLarge("too large")
@@ -335,7 +355,8 @@ def make_server_app(
         except ValueError as exc:
             raise StorageError(f"The body is not valid gzip: {exc}", code="malformed") from None
         try:
-            batch = PushBatch.model_validate_json(data)
+            # Off the event loop: a worker keeps answering pulls while it reads a batch.
+            batch = await run_in_threadpool(PushBatch.model_validate_json, data)
         except ValidationError as exc:
             detail = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
@@ -344,7 +365,8 @@ def make_server_app(
                 store.reject_batch, gate.gate_id, data, "malformed", detail, now=clock.now()
             )
             raise StorageError(f"The batch is not valid: {detail}", code="malformed") from None
-        result = await run_in_threadpool(store.push, gate.gate_id, batch, now=clock.now())
+        async with push_slots:
+            result = await run_in_threadpool(store.push, gate.gate_id, batch, now=clock.now())
         return Response(result.model_dump_json(), media_type="application/json")
 
     @app.get("/v1/events", tags=["sync"], response_model=EventsPage)
@@ -383,4 +405,37 @@ def make_server_app(
         """Anomalies raised or changed after an aseq."""
         return store.anomalies_page(gate.community_id, after, limit, now=clock.now())
 
+    @app.get("/v1/committee/anomalies", tags=["committee"])
+    def committee_anomalies(
+        community: Committee,
+        after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    ) -> AnomaliesPage:
+        """The anomalies of the committee's own community (a committee token)."""
+        return store.anomalies_page(community, after, limit, now=clock.now())
+
+    @app.get("/v1/committee/gates", tags=["committee"])
+    def committee_gates(community: Committee) -> list[dict[str, object]]:
+        """The gates of the committee's own community."""
+        return [g.as_dict() for g in store.list_gates(community)]
+
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app a worker process builds (`menwei server run --workers N`): the home from
+    MENWEI_HOME, the database from MENWEI_SERVER_DATABASE."""
+    import os
+
+    from menwei.sync.server.backends import open_storage
+
+    home = Home.resolve(None)
+    failures = os.environ.get("MENWEI_SERVER_AUTH_FAILURES_PER_MINUTE")
+    limits = Limits(auth_failures_per_minute=int(failures)) if failures else None
+    api_docs = os.environ.get("MENWEI_SERVER_API_DOCS") == "1"
+    return make_server_app(
+        home,
+        storage=open_storage(os.environ.get("MENWEI_SERVER_DATABASE"), home),
+        limits=limits,
+        api_docs=api_docs,
+    )

@@ -14,8 +14,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from menwei.core.clock import iso
 from menwei.sync.anomalies import (
     EVENT_KINDS,
@@ -27,6 +25,7 @@ from menwei.sync.anomalies import (
 )
 from menwei.sync.server.plan import AnomalyPut, ClockNote, NewEventRow
 from menwei.sync.server.rules import PolicyCache, ReferenceView, event_findings
+from menwei.sync.server.sql import Tx
 
 __all__ = ["AnomalyBook", "NewEventRow", "PolicyCache", "event_anomalies", "fold_households"]
 
@@ -44,7 +43,7 @@ MAX_IDS_PER_CLOCK_ANOMALY = 50
 class AnomalyBook:
     """Writes anomalies; every change takes the community's next `aseq`, so gates pull it."""
 
-    def __init__(self, db: Database, community_id: int, now: datetime) -> None:
+    def __init__(self, db: Tx, community_id: int, now: datetime) -> None:
         self.db = db
         self.community_id = community_id
         self.now = iso(now)
@@ -152,7 +151,7 @@ def _trip(row: Any) -> Trip:
 
 
 def _write_fold(
-    db: Database,
+    db: Tx,
     community_id: int,
     household: int,
     fold: Fold,
@@ -188,9 +187,7 @@ def _write_fold(
         )
 
 
-def resequence(
-    db: Database, community_id: int, household: int, from_key: str, book: AnomalyBook
-) -> None:
+def resequence(db: Tx, community_id: int, household: int, from_key: str, book: AnomalyBook) -> None:
     """Re-fold a household's trips from `from_key` on: its presence and sequence anomalies."""
     not_annulled = (
         "not exists (select 1 from events a where a.ref = e.event_id and a.kind = 'annul')"
@@ -223,7 +220,7 @@ def resequence(
 
 
 def fold_households(
-    db: Database,
+    db: Tx,
     community_id: int,
     rows: list[NewEventRow],
     book: AnomalyBook,
@@ -300,11 +297,11 @@ def fold_households(
                 detail=f.detail,
                 sort_key=f.sort_key,
             )
-    db.conn.executemany(_PRESENCE, moved)
+    db.executemany(_PRESENCE, moved)
 
 
 def load_reference_view(
-    db: Database, community_id: int, rows: list[NewEventRow], cache: PolicyCache
+    db: Tx, community_id: int, rows: list[NewEventRow], cache: PolicyCache
 ) -> ReferenceView:
     """The reference data a batch's events are judged by, read once per batch."""
     policies = tuple(
@@ -337,7 +334,7 @@ def load_reference_view(
 
 
 def event_anomalies(
-    db: Database,
+    db: Tx,
     community_id: int,
     rows: list[NewEventRow],
     book: AnomalyBook,

@@ -366,8 +366,13 @@ def server_config(
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
     log_level: str = "info",
+    factory: bool = False,
+    workers: int = 1,
 ) -> Any:
-    """The uvicorn configuration of the community server, with its limits on connections."""
+    """The uvicorn configuration of the community server, with its limits on connections.
+
+    `app` may be an import string naming an app factory (`factory=True`) for `workers` processes.
+    """
     import uvicorn
 
     limits = limits or Limits()
@@ -387,4 +392,6 @@ def server_config(
         timeout_keep_alive=limits.keep_alive,
         h11_max_incomplete_event_size=limits.max_header_bytes,
         backlog=2048,
+        factory=factory,
+        workers=workers,
     )

@@ -9,10 +9,9 @@ steps in the caller's write transaction, then runs the household rules on the ne
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-
-from sqlite_utils import Database
 
 from menwei.core.clock import iso
 from menwei.sync.protocol import PushBatch, PushResult
@@ -37,19 +36,20 @@ from menwei.sync.server.plan import (
     read_batch,
     validate_body,
 )
+from menwei.sync.server.sql import Tx
 
 __all__ = ["Ingest", "create_stream", "load_stream", "load_view", "parse_body", "validate_body"]
 
 _INSERT = (
-    "insert into events (community_id, event_id, gate_id, epoch, seq, kind, direction, household,"
+    "insert into events (gseq, community_id, event_id, gate_id, epoch, seq, kind, direction, household,"
     " serial, reason, wall_time, ref, overdue, clock_offset_ms, body, prev_hash, hash,"
     " received_at, source, orphan, okey)"
-    " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _STREAM = "epoch, parent_epoch, base_seq, base_hash, through_seq, head_hash"
 
 
-def load_stream(db: Database, gate_id: str, epoch: int) -> StreamState | None:
+def load_stream(db: Tx, gate_id: str, epoch: int) -> StreamState | None:
     row = db.execute(
         f"select {_STREAM} from streams where gate_id = ? and epoch = ?", [gate_id, epoch]
     ).fetchone()
@@ -57,7 +57,7 @@ def load_stream(db: Database, gate_id: str, epoch: int) -> StreamState | None:
 
 
 def create_stream(
-    db: Database,
+    db: Tx,
     gate_id: str,
     epoch: int,
     *,
@@ -98,7 +98,7 @@ def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:
 
 
 def load_view(
-    db: Database, community_id: int, gate_id: str, current_epoch: int, read: ReadBatch
+    db: Tx, community_id: int, gate_id: str, current_epoch: int, read: ReadBatch
 ) -> StreamView:
     """What the server holds that this batch can touch."""
     streams = {
@@ -108,19 +108,24 @@ def load_view(
         ).fetchall()
     }
     positions: dict[tuple[int, int], Held] = {}
-    seqs = sorted(read.seqs)
+    seqs = read.seqs
+    # A batch is a run of seqs: one range per epoch, and the gate's head.
+    head = read.batch.head_seq
+    spans = [(head, head)]
+    if read.events:
+        spans.append((min(e.seq for e in read.events) - 1, max(e.seq for e in read.events)))
     for table, source in (("rejected", "rejected"), ("aliases", "alias"), ("events", "event")):
         order = " order by id" if table == "rejected" else ""
-        for chunk in _chunks(seqs):
-            marks = ",".join("?" for _ in chunk)
-            for epoch, seq, h, eid in db.execute(
-                f"select epoch, seq, hash, event_id from {table} "
-                f"where gate_id = ? and seq in ({marks}){order}",
-                [gate_id, *chunk],
-            ).fetchall():
-                if epoch is not None and seq is not None:
-                    # Later tables win (event over alias over rejected), the newest rejection.
-                    positions[(int(epoch), int(seq))] = Held(str(h), eid, source)
+        for epoch in streams:
+            for lo, hi in spans:
+                for e, seq, h, eid in db.execute(
+                    f"select epoch, seq, hash, event_id from {table} "
+                    f"where gate_id = ? and epoch = ? and seq between ? and ?{order}",
+                    [gate_id, epoch, lo, hi],
+                ).fetchall():
+                    if int(seq) in seqs:
+                        # Later tables win (event over alias over rejected), the newest rejection.
+                        positions[(int(e), int(seq))] = Held(str(h), eid, source)
     known: dict[str, KnownEvent] = {}
     aliases: dict[str, list[tuple[str, int, int]]] = {}
     for chunk in _chunks(read.event_ids):
@@ -170,7 +175,7 @@ class Ingest:
 
     def __init__(
         self,
-        db: Database,
+        db: Tx,
         *,
         community_id: int,
         gate_id: str,
@@ -178,8 +183,12 @@ class Ingest:
         now: datetime,
         source: str,
         policies: PolicyCache,
+        reserve: Callable[[Tx, int, int], int | None] | None = None,
     ) -> None:
         self.db = db
+        self.reserve = reserve
+        self.next_gseq: int | None = None
+        self.pending: list[list[Any]] = []
         self.community_id = community_id
         self.gate_id = gate_id
         self.current_epoch = current_epoch
@@ -194,8 +203,18 @@ class Ingest:
         read = read_batch(batch)
         view = load_view(self.db, self.community_id, self.gate_id, self.current_epoch, read)
         plan = plan_ingest(read, view, source=self.source, today=self.now_iso[:10])
+        stored = sum(1 for s in plan.steps if isinstance(s, StoreEvent))
+        if stored and self.reserve is not None:
+            # Numbers in commit order: a backend with concurrent writers hands out a block under
+            # a lock held to the commit (PostgreSQL); SQLite's rowid does it by itself.
+            self.next_gseq = self.reserve(self.db, self.community_id, stored)
         for step in plan.steps:
-            self._apply(step)
+            if isinstance(step, StoreEvent):
+                self._store_event(step)
+            else:
+                self._flush()
+                self._apply(step)
+        self._flush()
         rows = list(plan.new_rows)
         if rows:
             event_anomalies(
@@ -214,7 +233,9 @@ class Ingest:
         )
         for finding in plan.closing:
             self.book.apply(finding)
-        head = self.db.execute("select coalesce(max(gseq), 0) from events").fetchone()[0]
+        head = self.db.execute(
+            "select coalesce(max(gseq), 0) from events where community_id = ?", [self.community_id]
+        ).fetchone()[0]
         return PushResult(
             server_time=self.now_iso,
             gate_id=self.gate_id,
@@ -234,7 +255,10 @@ class Ingest:
     def _event_at(self, gseq: int | None) -> str | None:
         if not gseq:
             return None
-        row = self.db.execute("select event_id from events where gseq = ?", [gseq]).fetchone()
+        row = self.db.execute(
+            "select event_id from events where community_id = ? and gseq = ?",
+            [self.community_id, gseq],
+        ).fetchone()
         return None if row is None else str(row[0])
 
     # --- the steps ------------------------------------------------------------------------------
@@ -243,6 +267,7 @@ class Ingest:
         match step:
             case StoreEvent():
                 self._store_event(step)
+                self._flush()
             case StoreAlias():
                 self.db.execute(
                     "insert into aliases (gate_id, epoch, seq, event_id, hash) values "
@@ -318,11 +343,20 @@ class Ingest:
             case RaiseAnomaly():
                 self.book.apply(step.anomaly)
 
+    def _flush(self) -> None:
+        """Store the events waiting, in order, in one round trip."""
+        if self.pending:
+            self.db.executemany(_INSERT, self.pending)
+            self.pending = []
+
     def _store_event(self, step: StoreEvent) -> None:
         row = step.row
-        self.db.conn.execute(
-            _INSERT,
+        gseq = self.next_gseq
+        if gseq is not None:
+            self.next_gseq = gseq + 1
+        self.pending.append(
             [
+                gseq,
                 self.community_id,
                 row.event_id,
                 self.gate_id,

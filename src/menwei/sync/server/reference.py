@@ -113,9 +113,57 @@ class HomeReference:
             if warning:
                 log.warning("%s", warning)
             now: datetime = self.clock.now()
-            self.storage.ensure_community(community, name, now=now)
+            self.storage.ensure_community(
+                community, name, now=now, home=str(self.home.root.resolve())
+            )
             self.version = self.storage.refresh_reference(community, data, now=now)
             self.community_id = community
             self.community_name = name
             self._signature = signature
             return self.version
+
+
+class ServedCommunities:
+    """The communities a server serves: its own home's (when the home holds one) and those
+    added with `menwei server community add HOME` (each from its committee's home)."""
+
+    def __init__(self, home: Home, storage: ServerStorage, clock: Clock) -> None:
+        self.home = home
+        self.storage = storage
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._refs: dict[int, HomeReference] = {}
+        self.home_community: HomeReference | None = None
+        if home.db_path.exists():
+            self.home_community = HomeReference(home, storage, clock)
+            self.home_community.refresh(force=True)
+            self._refs[self.home_community.community_id] = self.home_community
+        self.reload()
+
+    def reload(self) -> None:
+        """Pick up communities added since (their homes are read once here)."""
+        homes = self.storage.community_homes()  # type: ignore[attr-defined]
+        with self._lock:
+            for community, path in homes.items():
+                if community in self._refs or not path:
+                    continue
+                ref = HomeReference(Home(Path(path)), self.storage, self.clock)
+                try:
+                    ref.refresh(force=True)
+                except Exception as exc:  # a moved or broken home: serve what is stored
+                    log.warning("community %s: cannot read its home %s: %s", community, path, exc)
+                    continue
+                self._refs[community] = ref
+
+    def ids(self) -> list[int]:
+        """Every community served (its data held here, from a home or migrated)."""
+        return sorted(self.storage.community_homes())  # type: ignore[attr-defined]
+
+    def refresh(self, community_id: int) -> None:
+        """Bring a community's reference data up to date with its home, if it has one."""
+        ref = self._refs.get(community_id)
+        if ref is None:
+            self.reload()
+            ref = self._refs.get(community_id)
+        if ref is not None:
+            ref.refresh()

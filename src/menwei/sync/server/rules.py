@@ -11,6 +11,7 @@ Adding a rule: write a function `(view, row) -> AnomalyPut | None` below and cal
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -93,8 +94,13 @@ def event_findings(
     return found
 
 
+@functools.lru_cache(maxsize=64)
+def _future_limit(received_at: datetime) -> str:
+    return iso(received_at + timedelta(milliseconds=CLOCK_WARN_MS))
+
+
 def clock_suspect(r: NewEventRow, received_at: datetime) -> ClockNote | None:
-    future_limit = iso(received_at + timedelta(milliseconds=CLOCK_WARN_MS))
+    future_limit = _future_limit(received_at)
     offset = r.clock_offset_ms
     if not ((offset is not None and abs(offset) > CLOCK_WARN_MS) or r.wall_time > future_limit):
         return None

@@ -292,3 +292,25 @@ def m110_shared_order(db: Database) -> None:
                 last["okey"],
             ],
         )
+
+
+# --- issue 14 ---
+@migrations()
+def m003_district(db: Database) -> None:
+    # A district server holds many communities: the committee home each one's reference data
+    # comes from, and the committee's read tokens (hashes only).
+    db.execute("create index if not exists aliases_event on aliases(event_id)")
+    db.execute("alter table communities add column home text")
+    # The instance a community's data was born in: it moves with the data (`server migrate`), so
+    # the gates keep their cursors.
+    db.execute("alter table communities add column instance_id text")
+    db.execute(
+        """
+        create table committee_tokens (
+            token_hash text primary key,
+            community_id integer not null references communities(community_id),
+            created_at text not null,
+            revoked_at text
+        )
+        """
+    )

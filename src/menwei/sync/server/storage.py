@@ -100,6 +100,21 @@ class GateInfo:
 
 
 @dataclass(frozen=True)
+class CommunityInfo:
+    community_id: int
+    name: str
+    home: str | None  # the committee home its reference data comes from
+    ref_version: int
+    households: int
+    gates: int
+    events: int
+    anomalies_open: int
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
 class EnrollmentToken:
     gate_id: str
     name: str
@@ -198,7 +213,9 @@ class ServerStorage(ABC):
     # --- community and reference data ---------------------------------------------------------
 
     @abstractmethod
-    def ensure_community(self, community_id: int, name: str, *, now: datetime) -> None: ...
+    def ensure_community(
+        self, community_id: int, name: str, *, now: datetime, home: str | None = None
+    ) -> None: ...
 
     @abstractmethod
     def refresh_reference(self, community_id: int, data: ReferenceData, *, now: datetime) -> int:
@@ -227,7 +244,9 @@ class ServerStorage(ABC):
     def list_gates(self, community_id: int) -> list[GateInfo]: ...
 
     @abstractmethod
-    def enroll(self, community_id: int, request: EnrollRequest, *, now: datetime) -> EnrollResponse:
+    def enroll(
+        self, community_id: int | None, request: EnrollRequest, *, now: datetime
+    ) -> EnrollResponse:
         """Claim an enrollment token: a new epoch and API token for the gate."""
 
     @abstractmethod

@@ -1,0 +1,144 @@
+"""A district server: a community's SQLite server migrated into PostgreSQL, a second community
+added, gates of both enrolled; each gate and each committee sees only its own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+
+from menwei.cli import cli
+from menwei.core.home import Home
+from menwei.sync.server.postgres import PostgresStorage
+from menwei.sync.server.sqlite import SqliteStorage
+from tests.sync.helpers import ThreadedServer, make_committee
+from tests.sync.postgres import PostgresCluster
+
+
+def run(home: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, ["--home", str(home), *args], catch_exceptions=False, env=env)
+
+
+def run_json(home: Path, *args: str) -> Any:
+    result = run(home, *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+@pytest.fixture
+def district_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    name = f"district_{abs(hash(datetime.now(UTC))) % 10**8}"
+    yield postgres_cluster.create_database(name)
+    postgres_cluster.drop_database(name)
+
+
+def served(home: Home, storage: Any) -> ThreadedServer:
+    return ThreadedServer(home, kwargs={"storage": storage}).start()
+
+
+def count(url: str, sql: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute(sql).fetchone()  # type: ignore[arg-type]
+        assert row is not None
+        return int(row[0])
+
+
+def test_a_laptop_server_moves_up_and_a_second_community_joins(
+    tmp_path: Path, district_url: str, postgres_cluster: PostgresCluster
+) -> None:
+    zl_home, zl_codes = make_committee(tmp_path / "zhonglou")
+    # 1. The community's own server on its laptop (SQLite), one gate syncing.
+    laptop = served(zl_home, SqliteStorage(zl_home.server_dir / "server.db"))
+    try:
+        token = run_json(zl_home.root, "server", "gate", "add", "东门", "--url", laptop.url)
+        a = tmp_path / "gate-a"
+        run_json(a, "enroll", laptop.url, token["token"])
+        for number in (1203, 1204, 1203):
+            assert run(a, "check", zl_codes[number]).exit_code == 0
+        assert run_json(a, "sync")["pushed"] == 3
+    finally:
+        laptop.stop()
+
+    # 2. Moving up: migrate, twice (the second run copies nothing and verifies again).
+    first = run_json(zl_home.root, "server", "migrate", "--to", district_url)
+    assert first["ok"] and first["communities"] == [4201]
+    assert first["copied"]["events"] == 3 and first["copied"]["gates"] == 1
+    again = run_json(zl_home.root, "server", "migrate", "--to", district_url)
+    assert again["ok"] and all(v == 0 for v in again["copied"].values())
+    assert count(district_url, "select count(*) from events") == 3
+
+    # 3. The district server on PostgreSQL; a second community joins with its own gate.
+    sh_home, sh_codes = make_committee(tmp_path / "shanhu", community=4202, name="山湖社区")
+    it_home = tmp_path / "it-office"
+    added = run_json(
+        it_home, "server", "--database", district_url, "community", "add", str(sh_home.root)
+    )
+    assert (added["community_id"], added["households"]) == (4202, 5)
+    district = served(Home(it_home), PostgresStorage(district_url, max_size=4))
+    try:
+        # The migrated gate goes on where it was: the same cursors, only its new event sent.
+        settings = a / "sync" / "server.json"
+        doc = json.loads(settings.read_text())
+        settings.write_text(json.dumps({**doc, "url": district.url}))
+        assert run(a, "check", zl_codes[2101]).exit_code == 0
+        synced = run_json(a, "sync")
+        assert synced["ok"] and synced["pushed"] == 1 and not synced.get("snapshot")
+
+        db = ["server", "--database", district_url]
+        token_b = run_json(it_home, *db, "--community", "4202", "gate", "add", "北门")
+        assert token_b["gate_id"] == "c4202-g1"
+        b = tmp_path / "gate-b"
+        enrolled = run_json(b, "enroll", district.url, token_b["token"])
+        assert enrolled["community_id"] == 4202
+        for number in (1203, 1203):  # a double exit in 山湖
+            assert run(b, "check", sh_codes[number], "--direction", "exit").exit_code in (0, 1)
+        assert run_json(b, "sync")["ok"]
+        # Each gate sees only its own community's events.
+        assert run_json(a, "sync")["pulled"] == 0
+        listed = {c["community_id"]: c for c in run_json(it_home, *db, "community", "list")}
+        assert listed[4201]["events"] == 4 and listed[4202]["events"] >= 1
+        assert listed[4201]["gates"] == 1 and listed[4202]["gates"] == 1
+
+        # Committee tokens read one community each.
+        tokens = {
+            c: run_json(it_home, *db, "community", "token", str(c))["token"] for c in (4201, 4202)
+        }
+        for c, t in tokens.items():
+            gates = httpx.get(
+                district.url + "/v1/committee/gates", headers={"Authorization": f"Bearer {t}"}
+            ).json()
+            assert {g["gate_id"] for g in gates} == {f"c{c}-g1"}
+            page = httpx.get(
+                district.url + "/v1/committee/anomalies", headers={"Authorization": f"Bearer {t}"}
+            ).json()
+            assert all(x["gate_id"] in (None, f"c{c}-g1") for x in page["anomalies"])
+        refused = httpx.get(
+            district.url + "/v1/committee/gates", headers={"Authorization": "Bearer nope"}
+        )
+        assert refused.status_code == 401
+
+        checked = run(it_home, *db, "doctor", "--json")
+        assert checked.exit_code == 1, "the throwaway cluster runs without fsync: doctor says so"
+        doctor = json.loads(checked.output)
+        assert len(doctor["checks"]) > 10
+        failed = [c for c in doctor["checks"] if not c["ok"]]
+        # The throwaway cluster runs without fsync: the only findings allowed.
+        assert {c["name"] for c in failed} <= {"postgresql fsync", "postgresql synchronous_commit"}
+    finally:
+        district.stop()
+
+
+def test_migrate_refuses_what_is_not_postgresql(tmp_path: Path) -> None:
+    home, _ = make_committee(tmp_path / "c")
+    SqliteStorage(home.server_dir / "server.db").close()
+    result = run(home.root, "server", "migrate", "--to", "mysql://x")
+    assert result.exit_code != 0
+    assert "postgresql://" in result.output and "Traceback" not in result.output
