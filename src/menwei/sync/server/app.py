@@ -191,10 +191,15 @@ def committee_auth(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> int:
     """The community a committee token reads."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise AuthRefused("No committee token.")
+    check_throttle(request)
     storage: SqlStorage = request.app.state.storage
-    return storage.committee_community(credentials.credentials)
+    try:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise AuthRefused("No committee token.")
+        return storage.committee_community(credentials.credentials)
+    except AuthRefused as exc:
+        auth_failed(request, exc)
+        raise
 
 
 Gate = Annotated[GateAuth, Depends(gate_auth)]

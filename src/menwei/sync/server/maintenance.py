@@ -40,7 +40,7 @@ _TABLES: list[tuple[str, str]] = [
 _EVENT_COLUMNS = (
     "gseq, community_id, event_id, gate_id, epoch, seq, kind, direction, household, serial,"
     " reason, wall_time, ref, overdue, clock_offset_ms, body, prev_hash, hash, received_at,"
-    " source, orphan"
+    " source, orphan, okey"
 )
 _REJECTED_COLUMNS = (
     "community_id, gate_id, epoch, seq, event_id, hash, reason, detail, payload,"
