@@ -27,7 +27,11 @@ from menwei.sync.protocol import (
     MAX_REJECTED_PAYLOAD_BYTES,
     SERVER_TIME_HEADER,
 )
+from tests.sync import helpers
 from tests.sync.helpers import COMMUNITY, Gate, World, world
+
+# Revocation, authentication, limits and rejected batches are the storage's: both backends.
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 @pytest.fixture
@@ -348,8 +352,9 @@ def test_databases_and_bundles_are_private(w: World, tmp_path: Path) -> None:
     a.sync()
     out = tmp_path / "a.bundle"
     export_bundle(a.home, out, now=w.clock.now())
+    server_files = [] if helpers.BACKEND.cluster else [w.home.server_dir / "server.db"]
     for path in (
-        w.home.server_dir / "server.db",
+        *server_files,
         w.home.db_path,
         a.home.db_path,
         Path(f"{a.home.db_path}-wal"),
