@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
@@ -74,6 +75,18 @@ def test_a_laptop_server_moves_up_and_a_second_community_joins(
     again = run_json(zl_home.root, "server", "migrate", "--to", district_url)
     assert again["ok"] and all(v == 0 for v in again["copied"].values())
     assert count(district_url, "select count(*) from events") == 3
+    # The shared order moves with the events (and presence), and a database whose events lack
+    # their order keys gets them back from the bodies when it is migrated.
+    assert count(district_url, "select count(*) from events where okey is null") == 0
+    assert count(district_url, "select count(*) from presence where okey is null") == 0
+    with psycopg.connect(district_url, autocommit=True) as conn:
+        conn.execute("drop index events_household_order")
+        conn.execute("alter table events drop column okey")
+        conn.execute("alter table presence drop column okey")
+        conn.execute("delete from menwei_migrations where name = 'm110_shared_order'")
+    PostgresStorage(district_url, max_size=1).close()
+    assert count(district_url, "select count(*) from events where okey is null") == 0
+    assert count(district_url, "select count(*) from presence where okey is null") == 0
 
     # 3. The district server on PostgreSQL; a second community joins with its own gate.
     sh_home, sh_codes = make_committee(tmp_path / "shanhu", community=4202, name="山湖社区")

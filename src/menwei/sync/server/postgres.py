@@ -338,7 +338,30 @@ def migrate(conn: psycopg.Connection[Any]) -> list[str]:
                 conn.execute(statement)  # type: ignore[call-overload]
             conn.execute("insert into menwei_migrations (name) values (%s)", [name])
             applied.append(name)
+        if "m110_shared_order" in applied:
+            _backfill_order_keys(conn)
     return applied
+
+
+def _backfill_order_keys(conn: psycopg.Connection[Any]) -> None:
+    """Events stored before the shared order get their key from their body, as SQLite's
+    m110_shared_order does (a database made after it has none)."""
+    import json
+
+    from menwei.core.ordering import order_key_of
+
+    rows = conn.execute("select event_id, body from events where okey is null").fetchall()
+    if not rows:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "update events set okey = %s where event_id = %s",
+            [(order_key_of(json.loads(body)), event_id) for event_id, body in rows],
+        )
+    conn.execute(
+        "update presence p set okey = e.okey from events e"
+        " where e.event_id = p.event_id and p.okey is null"
+    )
 
 
 class PostgresStorage(SqlStorage):
