@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, example, given, seed, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,7 @@ from menwei.core.gate import GateService
 from menwei.core.home import Home
 from menwei.core.store import Store
 from menwei.sync.bundle import export_bundle, import_bundle
+from tests.sync import helpers
 from tests.sync.helpers import (
     COMMUNITY,
     NUMBERS,
@@ -33,6 +35,9 @@ from tests.sync.helpers import (
     presence_states,
     world,
 )
+
+# The shared order and clone detection are the storage's: on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.usefixtures("backend")
 
 SEED = 20261130
 GATES = 3
@@ -269,7 +274,9 @@ def test_the_committee_checks_agreement_without_sqlite3(tmp_path: Path) -> None:
     from menwei.cli import cli
 
     def server_cmd(*args: str) -> Any:
-        r = CliRunner().invoke(cli, ["--home", str(w.home.root), "server", *args])
+        database = helpers.BACKEND.database(w.home)
+        env = {"MENWEI_SERVER_DATABASE": database} if database else None
+        r = CliRunner().invoke(cli, ["--home", str(w.home.root), "server", *args], env=env)
         assert r.exit_code == 0, r.output
         return r
 
@@ -319,6 +326,8 @@ def test_one_module_names_every_anomaly_and_only_those_emitted() -> None:
 
 
 def test_the_servers_shared_order_migration_refolds_presence(tmp_path: Path) -> None:
+    if helpers.BACKEND.cluster is not None:
+        pytest.skip("SQLite's own migration (PostgreSQL's: test_sync_district)")
     from menwei.sync.server.sqlite import SqliteStorage
 
     with world(tmp_path, clock=FrozenClock(T0)) as w:
