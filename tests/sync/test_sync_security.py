@@ -49,11 +49,8 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def query(w: World, sql: str) -> list[tuple[Any, ...]]:
-    """Rows of the server's database, as tuples (through `storage.query` where a backend has it)."""
-    storage: Any = w.server.storage
-    if hasattr(storage, "query"):
-        return [tuple(r.values()) for r in storage.query(sql)]
-    return [tuple(r) for r in storage.db.execute(sql).fetchall()]
+    """Rows of the server's database, as tuples (through `storage.query`: either backend)."""
+    return [tuple(r.values()) for r in w.server.storage.query(sql)]
 
 
 def count(w: World, table: str) -> int:
