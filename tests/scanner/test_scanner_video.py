@@ -24,7 +24,7 @@ from menwei.core.printing import PrintedPass
 from menwei.core.store import Store
 from menwei.scanner import synth
 from menwei.scanner.debounce import Debouncer
-from menwei.scanner.decoders import build_cascade
+from menwei.scanner.decoders import DEFAULT_CASCADE, build_cascade
 from menwei.scanner.pipeline import CameraPipeline, ScannedCode, from_wedge, submit
 from menwei.scanner.sources import CameraSource
 from menwei.scanner.synth import Look, Shot
@@ -133,7 +133,7 @@ def test_each_decision_comes_on_the_first_readable_frame(gate: Gate) -> None:
     ]
     for n, code in enumerate(codes):
         assert code.frame_index == first_readable[n]
-        assert code.decoder in ("zxing", "zxing-2x")
+        assert code.decoder in DEFAULT_CASCADE
         assert code.decode_ms is not None and code.decode_ms > 0
 
 

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from menwei.scanner.pipeline import ScannedCode
     from menwei.scanner.sources import CameraStatus
 
-DECODER_CHOICE = click.Choice(["zxing", "zxing-2x", "zxing-3x", "zbar", "opencv"])
+DECODER_CHOICE = click.Choice(
+    ["zxing", "zxing-smooth", "zxing-sharp", "zxing-2x", "zxing-3x", "zbar", "opencv"]
+)
 
 
 def _cascade(names: tuple[str, ...], default: tuple[str, ...]) -> Any:
@@ -61,7 +63,8 @@ def _cascade(names: tuple[str, ...], default: tuple[str, ...]) -> Any:
     "decoders",
     type=DECODER_CHOICE,
     multiple=True,
-    help="Decoders to try, in order (repeat; default: zxing, then zxing on a 2x upscale).",
+    help="Decoders to try, in order (repeat; default: zxing on the frame as it is, smoothed, "
+    "sharpened, then upscaled 2x).",
 )
 @click.option(
     "--realtime/--every-frame",

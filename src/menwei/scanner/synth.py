@@ -544,3 +544,80 @@ def kind_corpus(
         look = kind_look(KINDS[k % len(KINDS)], rng)
         image = degrade(backgrounds[k % len(backgrounds)].astype(np.float32), look, rng)
         yield KindSample(image, None, "none", None)
+
+
+# --- presentations -----------------------------------------------------------------------------
+
+PRESENTATION_KINDS: tuple[str, ...] = ("plain", "motion", "glare", "low-light", "tilt", "phone")
+
+
+def presentation(
+    card: Card,
+    kind: str,
+    rng: np.random.Generator,
+    background: Image,
+    *,
+    fps: float = 30.0,
+    approach_s: float = 1.0,
+    seconds: float = 2.0,
+) -> Iterator[Image]:
+    """Frames of one presentation: the card, in view from the first frame, is brought from arm's
+    length towards the camera over `approach_s` (modules growing from ~2 to ~4.5 px, blurred by
+    the movement, slowing down as it arrives), then held with a little hand shake."""
+    start_px, end_px = float(rng.uniform(1.7, 2.4)), float(rng.uniform(3.8, 5.0))
+    start = (float(rng.uniform(0.3, 0.7)), float(rng.uniform(0.55, 0.75)))
+    end = (float(rng.uniform(0.42, 0.58)), float(rng.uniform(0.42, 0.58)))
+    angle = float(rng.uniform(-25, 25))
+    look = Look(
+        angle_deg=angle,
+        tilt_x=float(rng.uniform(-15, 15)),
+        tilt_y=float(rng.uniform(-10, 10)),
+        blur_sigma=float(rng.uniform(0.5, 0.9)),
+        noise_sigma=float(rng.uniform(2, 5)),
+        jpeg_quality=int(rng.integers(50, 85)),
+    )
+    if kind == "glare":
+        look = replace(look, glare=float(rng.uniform(0.6, 0.95)))
+    elif kind == "low-light":
+        look = replace(
+            look,
+            gamma=float(rng.uniform(1.8, 2.8)),
+            contrast=float(rng.uniform(0.25, 0.5)),
+            noise_sigma=float(rng.uniform(5, 10)),
+        )
+    elif kind == "tilt":
+        look = replace(look, tilt_x=float(rng.choice([-1, 1]) * rng.uniform(35, 55)))
+    elif kind == "phone":
+        look = replace(look, screen_px=float(rng.uniform(0.35, 0.9)), blur_sigma=0.4)
+    elif kind not in ("plain", "motion"):
+        raise ValueError(f"unknown presentation kind {kind!r}")
+    shake = 0.012 if kind == "motion" else 0.004
+    frames = max(round(seconds * fps), 1)
+    approach = max(round(approach_s * fps), 1)
+    previous: tuple[float, float, float] | None = None
+    for k in range(frames):
+        t = min(k / approach, 1.0)
+        ease = 1 - (1 - t) ** 2  # fast at first, slowing as it arrives
+        module_px = start_px + (end_px - start_px) * ease
+        jitter = rng.normal(0, shake, 2)
+        cx = start[0] + (end[0] - start[0]) * ease + float(jitter[0])
+        cy = start[1] + (end[1] - start[1]) * ease + float(jitter[1])
+        # Motion blur over an exposure of half a frame: how far the card's centre moved since
+        # the last frame, plus how far the symbol's edges (~20 modules out) moved as it grew.
+        moved = 0.0
+        direction = 0.0
+        if previous is not None:
+            dx, dy = (cx - previous[0]) * FRAME_SIZE[0], (cy - previous[1]) * FRAME_SIZE[1]
+            grew = 20 * abs(module_px - previous[2])
+            moved = 0.5 * (math.hypot(dx, dy) + grew)
+            direction = math.degrees(math.atan2(dy, dx))
+        previous = (cx, cy, module_px)
+        seen = replace(
+            look,
+            module_px=module_px,
+            center=(cx, cy),
+            angle_deg=angle + float(rng.normal(0, 0.8)),
+            motion_px=moved if moved >= 1.5 else 0.0,
+            motion_deg=direction,
+        )
+        yield compose(card, seen, background, rng)
