@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -49,6 +50,7 @@ from menwei.scanner.decoders import (
     make_decoder,
     to_gray,
 )
+from menwei.scanner.hints import Hint
 from menwei.scanner.pipeline import CameraPipeline, ScannedCode
 from menwei.scanner.sources import CameraSource, Frame
 from menwei.scanner.synth import Look, Shot
@@ -213,12 +215,18 @@ def baseline_grid(samples: Sequence[synth.KindSample]) -> dict[str, tuple[Prepar
 # --- presentations ---------------------------------------------------------------------------
 
 
+def _note_hint(hints: list[str], hint: Hint | None) -> None:
+    hints.append(hint.code if hint else "-")
+
+
 @dataclass
 class Presented:
     kind: str
     first_read_ms: float | None  # from the first frame (card in view) to the decision
     decisions: int
     wrong: int
+    frame_ms: list[float]  # each frame through the pipeline: decode, debounce, hint look
+    hints: list[str]  # the hints given, in order
 
 
 def present(
@@ -243,14 +251,23 @@ def present(
                 card, kind, rng, backgrounds[n % len(backgrounds)], fps=fps, seconds=seconds
             )
             codes: list[ScannedCode] = []
-            pipeline = CameraPipeline(cast(CameraSource, None), codes.append, cascade=cascade)
+            hints: list[str] = []
+            pipeline = CameraPipeline(
+                cast(CameraSource, None),
+                codes.append,
+                cascade=cascade,
+                on_hint=partial(_note_hint, hints),
+            )
+            frame_ms = []
             for index, image in enumerate(frames):
+                start = time.perf_counter()
                 pipeline.process(Frame(image, index, index / fps, time.monotonic()))
+                frame_ms.append((time.perf_counter() - start) * 1000)
             right = [c for c in codes if c.text == card.text]
             first = None
             if right and right[0].frame_index is not None:
                 first = right[0].frame_index * 1000 / fps + (right[0].decode_ms or 0.0)
-            out.append(Presented(kind, first, len(codes), len(codes) - len(right)))
+            out.append(Presented(kind, first, len(codes), len(codes) - len(right), frame_ms, hints))
             n += 1
     return out
 
@@ -280,6 +297,18 @@ def presentation_table(title: str, results: dict[str, list[Presented]], limit_s:
                 f"  {name if kind == synth.PRESENTATION_KINDS[0] else '':<36} {kind:<10} "
                 f"{len(chosen):>3} {median} {p95} {never:>8.0%} {decisions:>9} {wrong:>5}"
             )
+        every = [ms for r in runs for ms in r.frame_ms]
+        hinted = [r for r in runs if any(h != "-" for h in r.hints)]
+        print(
+            f"  {'':<36} per frame through the pipeline (decode + hint look): median "
+            f"{statistics.median(every):.2f} ms, p95 {percentile(every, 0.95):.2f} ms over "
+            f"{len(every)} frames; presentations that got a hint: {len(hinted)}"
+            + (
+                f" ({', '.join(sorted({h for r in hinted for h in r.hints if h != '-'}))})"
+                if hinted
+                else ""
+            )
+        )
 
 
 def latency(card_a: synth.Card, card_b: synth.Card, workdir: Path) -> None:
