@@ -154,13 +154,20 @@ class Result:
 
 
 def measure(
-    read: Callable[[np.ndarray], Sequence[str]], samples: Sequence[synth.KindSample]
+    read: Callable[[np.ndarray], Sequence[str]],
+    samples: Sequence[synth.KindSample],
+    repeat: int = 1,
 ) -> Result:
+    """Each frame read `repeat` times; its time is the lowest, which on a shared machine is the
+    closest to what the frame costs (other processes only ever add time)."""
     out = Result()
     for sample in samples:
-        start = time.perf_counter()
-        texts = read(sample.image)
-        out.times.append((time.perf_counter() - start) * 1000)
+        best = float("inf")
+        for _ in range(repeat):
+            start = time.perf_counter()
+            texts = read(sample.image)
+            best = min(best, (time.perf_counter() - start) * 1000)
+        out.times.append(best)
         ok = sample.expected is not None and sample.expected in texts
         if texts and not ok:
             out.wrong += 1
@@ -378,6 +385,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="tuning set; held-out: seed + 1000")
     parser.add_argument("--all-cores", action="store_true")
     parser.add_argument("--skip-video", action="store_true", help="no VideoCapture latency run")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="times each held-out frame is read by the headline readers; the lowest time counts",
+    )
     args = parser.parse_args(argv)
 
     where = "all cores" if args.all_cores else one_core()
@@ -421,14 +434,16 @@ def main(argv: list[str] | None = None) -> int:
     # 3. The held-out set, touched only here.
     held_grid = baseline_grid(held)
     best_held = max(held_grid, key=lambda name: held_grid[name][1].rate())
-    rows = {f"best single: {best_name}": held_grid[best_name][1]}
+    best_single = grid[best_name][0]
+    rows = {f"best single: {best_name}": measure(alone(best_single), held, args.repeat)}
     if best_held != best_name:
         rows[f"best on held-out: {best_held}"] = held_grid[best_held][1]
-    rows["zxing + gray (alone)"] = held_grid["zxing + gray"][1]
+    rows["zxing + gray (alone)"] = measure(alone(make_decoder("zxing")), held, args.repeat)
     for label, names in CASCADES.items():
-        rows[label] = measure(via(build_cascade(names)), held)
+        rows[label] = measure(via(build_cascade(names)), held, args.repeat)
     kinds_table(
-        "HELD-OUT set: baseline vs menwei (p95 over every frame, with and without a card)",
+        f"HELD-OUT set: baseline vs menwei (p95 over every frame, with and without a card;"
+        f" each frame's time the lowest of {args.repeat} reads)",
         rows,
         held,
     )
