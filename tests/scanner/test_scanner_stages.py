@@ -49,9 +49,7 @@ def reads(frames: list[KindSample]) -> dict[str, list[list[str]]]:
 
 
 def _count(frames: list[KindSample], texts: list[list[str]], kind: str) -> int:
-    return sum(
-        f.expected in t for f, t in zip(frames, texts, strict=True) if f.kind == kind
-    )
+    return sum(f.expected in t for f, t in zip(frames, texts, strict=True) if f.kind == kind)
 
 
 def test_no_stage_ever_reads_a_wrong_text(

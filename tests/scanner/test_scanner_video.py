@@ -219,3 +219,28 @@ def test_no_code_a_barcode_or_a_payment_code(gate: Gate, tmp_path: Path) -> None
     assert len(decisions) == 1
     assert decisions[0]["reason"] == "not_a_pass"
     assert decisions[0]["scan"]["frame"] == 6
+
+
+def test_hard_presentations_through_the_camera_pipeline_are_one_decision_each(
+    gate: Gate, tmp_path: Path
+) -> None:
+    """A pass brought towards the camera in each kind of trouble, alternating two households
+    (each comes back after more than the debounce window): one decision per presentation."""
+    a, b = synth.printed_card(gate.passes[1203]), synth.printed_card(gate.passes[2101])
+    shown = [(a if i % 2 == 0 else b, kind) for i, kind in enumerate(synth.PRESENTATION_KINDS)]
+    video = tmp_path / "presentations.avi"
+    truth = synth.write_presentations(video, shown, seed=21, gap_s=1.2)
+    codes: list[ScannedCode] = []
+    pipeline = CameraPipeline(CameraSource(video), codes.append, debouncer=Debouncer(3.0))
+    stats = pipeline.run()
+    assert stats.frames == truth.frames
+    assert [c.text for c in codes] == [text for text, _first, _last in truth.presentations]
+    for code, (_text, first, last) in zip(codes, truth.presentations, strict=True):
+        assert code.frame_index is not None and first <= code.frame_index <= last
+    service = open_gate(gate.home)
+    try:
+        decisions = [submit(service, c, operator="t", dry_run=True) for c in codes]
+    finally:
+        service.store.close()
+    assert [d.household_number for d in decisions] == [1203, 2101] * 3
+    assert all(d.verdict == "green" for d in decisions)

@@ -621,3 +621,36 @@ def presentation(
             motion_deg=direction,
         )
         yield compose(card, seen, background, rng)
+
+
+def write_presentations(
+    path: Path,
+    shown: Sequence[tuple[Card, str]],
+    *,
+    fps: float = 30.0,
+    seed: int = 9,
+    seconds: float = 2.0,
+    gap_s: float = 0.5,
+) -> VideoTruth:
+    """Write an MJPG .avi of presentations (`presentation` frames of each card with its kind),
+    each followed by `gap_s` of empty view. Returns which frames show which card."""
+    rng = np.random.default_rng(seed)
+    bg = Background(seed=seed).image()
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, FRAME_SIZE)
+    if not writer.isOpened():
+        raise RuntimeError(f"cannot write video {path}")
+    index = 0
+    truth: list[tuple[str, int, int]] = []
+    try:
+        for card, kind in shown:
+            first = index
+            for image in presentation(card, kind, rng, bg, fps=fps, seconds=seconds):
+                writer.write(image)
+                index += 1
+            truth.append((card.text, first, index - 1))
+            for _ in range(max(round(gap_s * fps), 0)):
+                writer.write(degrade(bg, Look(), rng))
+                index += 1
+    finally:
+        writer.release()
+    return VideoTruth(fps=fps, frames=index, presentations=truth)
