@@ -207,7 +207,7 @@ def test_doctor_says_which_decoders_work(monkeypatch: pytest.MonkeyPatch) -> Non
     assert result.exit_code == 0, result.output
     assert "zxing" in result.output
     assert "libzbar0" in result.output
-    result = CliRunner().invoke(cli, ["doctor", "--json", "--camera", "97"])
+    result = CliRunner().invoke(cli, ["doctor", "--json", "--source", "97"])
     report = json.loads(result.output)
     assert report["ok"] is True
     assert {d["name"] for d in report["decoders"]} == set(DECODER_NAMES)

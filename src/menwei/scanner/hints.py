@@ -151,7 +151,7 @@ def advise(observations: list[Observation]) -> Hint:
 
 class HintTracker:
     """Feeds on every frame; says what to do once a symbol has been seen for `after_s` seconds
-    (in at least half the frames) without a read.
+    (in at least a third of the frames: a marginal symbol's finders come and go) without a read.
 
     `update` returns the hint to show now, or None; a read or a second without a symbol clears
     it. The same hint is not repeated: `changed` says whether the returned value is new.
@@ -175,7 +175,7 @@ class HintTracker:
             while self._seen and at - self._seen[0][0] > self.after_s:
                 self._seen.popleft()
             sightings = [o for _, o in self._seen if o is not None]
-            if len(sightings) * 2 < len(self._seen):
+            if len(sightings) * 3 < len(self._seen):
                 self._since = None
                 self.current = None
             else:
