@@ -90,14 +90,17 @@ def test_a_symbol_too_small_gets_the_hint_the_scan_screen_would_show(
 
 def test_a_dark_picture_is_called_dark(videos: dict[str, Path]) -> None:
     code, out, _ = _doctor("--source", str(videos["dark"]), "--json")
+    assert code == 0
     report = json.loads(out)
     assert {s["exposure"] for s in report["seconds"]} == {"dark"}
     code, out, _ = _doctor("--source", str(videos["dark"]))
+    assert code == 0
     assert "太暗" in out
 
 
 def test_seconds_limits_the_watch(videos: dict[str, Path]) -> None:
     code, out, _ = _doctor("--source", str(videos["held"]), "--seconds", "1", "--json")
+    assert code == 0
     report = json.loads(out)
     assert [s["frames"] for s in report["seconds"]] == [30]
 
