@@ -4,32 +4,22 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from menwei.cli import cli
-from menwei.core.model import Household
-from menwei.core.passes import PassData, sign
-from menwei.core.printing import PrintedPass
 from menwei.scanner import sources, synth
 from menwei.scanner.synth import Look, Shot
+from tests.scanner.cards import pass_card
 
 PAYMENT = "https://qr.alipay.com/fkx19283xyzABC?t=1700000000"
 
 
 @pytest.fixture(scope="module")
 def card() -> synth.Card:
-    key = Ed25519PrivateKey.from_private_bytes(bytes([1]) * 32)
-    code = sign(
-        PassData(kid=0, community=42, household=1203, serial=1, valid_until=date(2027, 5, 1)),
-        key,
-    )
-    household = Household(1203, "3", "2", "303", "3", 3)
-    return synth.printed_card(PrintedPass(household, 1, code, date(2027, 5, 1), "测试小区"))
+    return pass_card(1203)
 
 
 @pytest.fixture(scope="module")

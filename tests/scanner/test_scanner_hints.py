@@ -3,35 +3,25 @@
 from __future__ import annotations
 
 import time
-from datetime import date
 from typing import cast
 
 import numpy as np
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from menwei.core.model import Household
-from menwei.core.passes import PassData, sign
-from menwei.core.printing import PrintedPass
 from menwei.scanner import synth
 from menwei.scanner.decoders import build_cascade, to_gray
 from menwei.scanner.hints import HINTS, Hint, HintTracker, Observation, find_finders, observe
 from menwei.scanner.pipeline import CameraPipeline, ScannedCode
 from menwei.scanner.sources import CameraSource, Frame
 from menwei.scanner.synth import Look
+from tests.scanner.cards import pass_card
 
 FPS = 30.0
 
 
 @pytest.fixture(scope="module")
 def card() -> synth.Card:
-    key = Ed25519PrivateKey.from_private_bytes(bytes([1]) * 32)
-    code = sign(
-        PassData(kid=0, community=42, household=1203, serial=1, valid_until=date(2027, 5, 1)),
-        key,
-    )
-    household = Household(1203, "3", "2", "303", "3", 3)
-    return synth.printed_card(PrintedPass(household, 1, code, date(2027, 5, 1), "测试小区"))
+    return pass_card(1203)
 
 
 def _play(images: list[np.ndarray]) -> tuple[list[tuple[int, Hint | None]], list[ScannedCode]]:

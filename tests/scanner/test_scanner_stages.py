@@ -3,38 +3,23 @@ the right text or nothing, never another text; negatives give nothing that could
 
 from __future__ import annotations
 
-from datetime import date
-
 import cv2
 import numpy as np
 import pytest
 import zxingcpp
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from menwei.core.model import Household
-from menwei.core.passes import PassData, sign
-from menwei.core.printing import PrintedPass
 from menwei.scanner import synth
 from menwei.scanner.decoders import DEFAULT_CASCADE, build_cascade, make_decoder, to_gray
 from menwei.scanner.synth import KindSample, Look
+from tests.scanner.cards import pass_card
 
 PAYMENT = "https://qr.alipay.com/fkx19283xyzABC?t=1700000000"
 PER_KIND = 10
 
 
-def _card(number: int) -> synth.Card:
-    key = Ed25519PrivateKey.from_private_bytes(bytes([1]) * 32)
-    code = sign(
-        PassData(kid=0, community=42, household=number, serial=1, valid_until=date(2027, 5, 1)),
-        key,
-    )
-    household = Household(number, "3", "2", str(300 + number % 100), "3", 3)
-    return synth.printed_card(PrintedPass(household, 1, code, date(2027, 5, 1), "测试小区"))
-
-
 @pytest.fixture(scope="module")
 def frames() -> list[KindSample]:
-    cards = [_card(1203), _card(2101)]
+    cards = [pass_card(1203), pass_card(2101)]
     return list(synth.kind_corpus(cards, PER_KIND, seed=7, empty=PER_KIND))
 
 
