@@ -119,7 +119,7 @@ def test_a_payment_code_is_read_as_its_own_text(kind: str) -> None:
     card = synth.qr_card(PAYMENT)
     cascade = build_cascade()
     rng = np.random.default_rng(3)
-    seen = set()
+    seen: set[str] = set()
     for _ in range(6):
         look = synth.kind_look(kind, rng)
         seen.update(cascade.decode(synth.frame_of(card, look, seed=5)).texts)
@@ -136,7 +136,9 @@ def test_barcodes_and_noise_give_nothing() -> None:
             zxingcpp.write_barcode_to_image(zxingcpp.create_barcode(text, fmt), scale=3),
             dtype=np.uint8,
         )
-        bars = cv2.resize(bars, (bars.shape[1], 140), interpolation=cv2.INTER_NEAREST)
+        bars = np.asarray(
+            cv2.resize(bars, (bars.shape[1], 140), interpolation=cv2.INTER_NEAREST), dtype=np.uint8
+        )
         frame = np.full((480, 640), 200, np.uint8)
         frame[150 : 150 + bars.shape[0], 60 : 60 + bars.shape[1]] = bars[:, :580]
         for look in (Look(), Look(blur_sigma=1.5), Look(screen_px=0.0, glare=0.0, noise_sigma=8)):

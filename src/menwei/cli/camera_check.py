@@ -128,6 +128,7 @@ def camera_check(source: str | None, seconds: float, *, lang: str, as_json: bool
     import numpy as np
 
     from menwei.core.passes import ParsedPass, parse
+    from menwei.scanner.decoders import to_gray
     from menwei.scanner.hints import find_finders
     from menwei.scanner.pipeline import CameraPipeline
     from menwei.scanner.sources import CameraSource, CameraUnavailable, list_cameras
@@ -195,7 +196,7 @@ def camera_check(source: str | None, seconds: float, *, lang: str, as_json: bool
         centre = gray[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]
         second.edges.append(float(cv2.Laplacian(centre, cv2.CV_32F).var()))
         if second.frames % 6 == 1 and not decoding.texts:  # five times a second is plenty
-            second.symbol_seen = second.symbol_seen or bool(find_finders(gray))
+            second.symbol_seen = second.symbol_seen or bool(find_finders(to_gray(frame.image)))
         if decoding.texts:
             second.symbol_seen = True
             second.frames_read += 1

@@ -80,12 +80,13 @@ def find_finders(gray: Image) -> list[Finder]:
     has_child = child >= 0
     grandchild = np.where(has_child, tree[np.maximum(child, 0), 2], -1)
     found = []
-    for i in np.flatnonzero(grandchild >= 0):
+    for index in np.flatnonzero(grandchild >= 0):
+        i = int(index)
         outer = cv2.contourArea(contours[i])
         if outer < 60:  # a finder of 1.1 px modules; smaller ones are noise
             continue
-        ring = cv2.contourArea(contours[child[i]])
-        core = cv2.contourArea(contours[grandchild[i]])
+        ring = cv2.contourArea(contours[int(child[i])])
+        core = cv2.contourArea(contours[int(grandchild[i])])
         if ring <= 0 or core <= 0:
             continue
         # A finder is 7x7 outside, 5x5 light ring, 3x3 dark core: area ratios ~2 and ~5.4.

@@ -180,7 +180,9 @@ def compose(card: Card, look: Look, background: Image, rng: np.random.Generator)
         dst = ((quad - np.array([x0, y0], np.float32)) * ss).astype(np.float32)
         matrix = cv2.getPerspectiveTransform(src, dst)
         img = card.image
-        card_bgr = img if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+        card_bgr = np.asarray(
+            img if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2BGR), dtype=np.uint8
+        )
         if look.screen_px > 0:
             # A screen: a grid of R, G, B stripes that the sensor's pixels average only in
             # part (a box, not a low-pass filter), which is where moiré comes from.
