@@ -15,9 +15,8 @@ On `scripts/bench_decode.py`'s tuning frames, leaving out the smoothed stage cos
 read rate (phone screens 92% -> 58%), the sharpened one 4 (tilt, defocus, small modules), the 2x
 upscale 3 (low light, glare); the plain frame adds no reads the others miss, but it reads most
 frames at the least cost, so it goes first. A frame without a card runs all four in 3.5 ms of CPU
-of CPU. zxing's GlobalHistogram
-binarizer, CLAHE, median filtering, a cubic upscale and a sharpened 2x upscale were measured
-and dropped (fewer reads, or too few more for their cost). A 3x retry, zbar (pyzbar) and
+(p95 5 ms) on one core. zxing's GlobalHistogram binarizer, CLAHE, median filtering, a cubic
+upscale and a sharpened 2x upscale were measured and dropped (fewer reads, or too few more for their cost). A 3x retry, zbar (pyzbar) and
 OpenCV's detector remain as configured fallbacks, off by default: on webcam-like frames zbar and
 OpenCV add nothing to zxing's rate at ten times its cost.
 
