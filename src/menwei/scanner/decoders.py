@@ -16,9 +16,10 @@ read rate (phone screens 92% -> 58%), the sharpened one 4 (tilt, defocus, small 
 upscale 3 (low light, glare); the plain frame adds no reads the others miss, but it reads most
 frames at the least cost, so it goes first. A frame without a card runs all four in 3.5 ms of CPU
 (p95 5 ms) on one core. zxing's GlobalHistogram binarizer, CLAHE, median filtering, a cubic
-upscale and a sharpened 2x upscale were measured and dropped (fewer reads, or too few more for their cost). A 3x retry, zbar (pyzbar) and
-OpenCV's detector remain as configured fallbacks, off by default: on webcam-like frames zbar and
-OpenCV add nothing to zxing's rate at ten times its cost.
+upscale and a sharpened 2x upscale were measured and dropped (fewer reads, or too few more for
+their cost). A 3x retry, zbar (pyzbar) and OpenCV's detector remain as configured fallbacks, off
+by default: on webcam-like frames zbar and OpenCV add nothing to zxing's rate at ten times its
+cost.
 
 Every decoder returns the decoded text verbatim. It is never stripped: a space is a legal base45
 character. zbar and OpenCV transcode byte data from a guessed charset, so their text is only taken
