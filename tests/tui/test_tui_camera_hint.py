@@ -22,10 +22,11 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(scope="module")
 def far_away(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A pass held too far from the camera to be read, for two seconds."""
+    """A pass held too far from the camera to be read, for four seconds."""
     video = tmp_path_factory.mktemp("hint") / "far.avi"
-    tiny = Look(module_px=1.9, blur_sigma=1.0, noise_sigma=5)
-    synth.write_video(video, [Shot(pass_card(1203), 2.2)], look=tiny, slide_s=0.1)
+    # Played in real time, so a loaded machine drops frames: long enough for a second of them.
+    tiny = Look(module_px=2.1, blur_sigma=1.1, noise_sigma=6, jpeg_quality=40)
+    synth.write_video(video, [Shot(pass_card(1203), 4.0)], look=tiny, slide_s=0.1)
     return video
 
 
