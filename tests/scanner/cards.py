@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from menwei.core.model import Household
 from menwei.core.passes import PassData, sign
-from menwei.core.printing import PrintedPass
+from menwei.output.printing import PrintedPass
 from menwei.scanner import synth
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from menwei.camera import CameraFeed
+from menwei.gateapp.camera import CameraFeed
+from menwei.gateapp.feed import FeedStatus
 from menwei.scanner import synth
 from menwei.scanner.synth import Look, Shot
-from menwei.screens.feed import FeedStatus
 from menwei.screens.widgets import StatusBar
 from tests.conftest import Community
 from tests.scanner.cards import pass_card
