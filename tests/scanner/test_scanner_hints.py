@@ -69,7 +69,7 @@ def test_a_blown_out_symbol_asks_to_avoid_the_glare(card: synth.Card) -> None:
     look = Look(module_px=3.5, glare=0.99, blur_sigma=1.0)
     unread = [
         f
-        for f in (synth.frame_of(card, look, seed=s) for s in range(6))
+        for f in (synth.frame_of(card, look, seed=s) for s in range(24))
         if not build_cascade().decode(f).texts
     ]
     assert len(unread) >= 2
