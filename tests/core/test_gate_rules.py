@@ -264,3 +264,197 @@ def test_undo_takes_the_last_trip_and_says_which(c: Community) -> None:
 def test_nothing_to_undo(c: Community) -> None:
     with pytest.raises(GateError, match="Nothing to undo"):
         c.gate.annul_last(operator="t")
+
+
+# --- what a decision says and records, in both languages ------------------------------------------
+
+
+def test_an_exit_in_a_window_in_full(c: Community) -> None:
+    c.set_policy('[[windows]]\ngroups = ["3"]\nstart = "09:00"\nend = "11:00"\n')
+    h = c.gate.household(1203)
+    assert h is not None
+    d = c.gate.decide(c.codes[1203], operator="王阿姨", headcount=2)
+    assert (d.verdict, d.reason, d.kind, d.direction, d.proposed) == (
+        "green",
+        "ok",
+        "exit",
+        "exit",
+        "exit",
+    )
+    assert (d.household_number, d.serial, d.headcount, d.operator, d.source) == (
+        1203,
+        1,
+        2,
+        "王阿姨",
+        "cli",
+    )
+    assert d.message.zh == f"{h.address().zh} {h.group_name().zh} 外出2人"
+    assert d.message.en == f"{h.address().en}, {h.group_name().en}: 2 going out"
+    assert d.rule is not None
+    assert (d.rule.zh, d.rule.en) == ("外出时段 09:00-11:00", "release window 09:00-11:00")
+    assert (d.window, d.policy_version, d.recorded, d.overridable) == (
+        "09:00-11:00",
+        2,
+        True,
+        False,
+    )
+    e = last_event(c)
+    assert (e.event_id, e.seq) == (d.event_id, d.seq)
+    assert (e.kind, e.reason, e.direction, e.household, e.serial, e.verdict) == (
+        "exit",
+        "ok",
+        "exit",
+        1203,
+        1,
+        "green",
+    )
+    assert (e.operator, e.source, e.headcount, e.window, e.policy_version) == (
+        "王阿姨",
+        "cli",
+        2,
+        "09:00-11:00",
+        2,
+    )
+
+
+def test_an_overdue_entry_in_full(c: Community) -> None:
+    c.set_policy('max_time_out = "2h"\n')
+    h = c.gate.household(1204)
+    assert h is not None
+    c.gate.decide(c.codes[1204], operator="t")
+    c.clock.advance(timedelta(hours=2, minutes=1))
+    d = c.gate.decide(c.codes[1204], operator="李伯", source="camera")
+    assert (d.verdict, d.reason, d.kind, d.direction, d.overdue) == (
+        "green",
+        "overdue",
+        "entry",
+        "entry",
+        True,
+    )
+    assert d.message.zh == f"{h.address().zh} 返回1人,外出2小时1分钟"
+    assert d.message.en == f"{h.address().en}: 1 back after 2 h 1 min"
+    assert d.rule is not None
+    assert (d.rule.zh, d.rule.en) == (
+        "超过外出时限2小时,已记录超时",
+        "over the 2 h limit: recorded overdue",
+    )
+    e = last_event(c)
+    assert (e.kind, e.reason, e.overdue, e.operator, e.source, e.serial) == (
+        "entry",
+        "overdue",
+        True,
+        "李伯",
+        "camera",
+        1,
+    )
+
+
+def test_refusal_messages_in_both_languages(c: Community) -> None:
+    d = c.gate.decide(code(c, community=43), operator="t")
+    assert (d.message.zh, d.message.en) == (
+        "外小区的通行证(小区编号 43),本门岗不通行",
+        "Pass of another community (#43), not valid here",
+    )
+    mark_revoked(c, 1203, 3)
+    d = c.gate.decide(code(c, serial=2), operator="t")
+    assert (d.message.zh, d.message.en) == (
+        "此证已挂失作废(现行第3版),请留下证件,联系居委会",
+        "Revoked pass (the current one is serial 3): keep the card and call the committee",
+    )
+    d = c.gate.decide(code(c, household=9999), operator="t")
+    assert (d.message.zh, d.message.en) == (
+        "户号 9999 不在花名册中",
+        "Household 9999 is not in the roster",
+    )
+    with pytest.raises(GateError) as err:
+        c.gate.decide(c.codes[1204], operator="t", headcount=0)
+    assert (err.value.message, err.value.zh) == (
+        "Headcount must be 1-20, not 0.",
+        "人数应为1到20人",
+    )
+
+
+def test_amber_refusals_record_the_pass_and_the_household(c: Community) -> None:
+    c.gate.decide(code(c, household=1204, serial=1), operator="t")
+    c.gate.decide(code(c, household=1204, serial=1), operator="t", direction="exit", headcount=2)
+    out = last_event(c)
+    assert (out.reason, out.household, out.serial, out.headcount, out.direction) == (
+        "already_out",
+        1204,
+        1,
+        2,
+        "exit",
+    )
+    c.gate.decide(c.codes[1203], operator="t", direction="entry")
+    inside = last_event(c)
+    assert (inside.reason, inside.household, inside.serial, inside.direction) == (
+        "already_in",
+        1203,
+        1,
+        "entry",
+    )
+
+
+def test_an_undo_in_full_and_its_hooks(c: Community) -> None:
+    seen: list[tuple[object, str | None, str]] = []
+    c.gate.hooks.append(lambda db, d, e: seen.append((db, d.kind, e.kind)))
+    first = c.gate.decide(c.codes[1203], operator="t", headcount=3)
+    c.clock.advance(timedelta(seconds=30))
+    d = c.gate.annul_last(operator="李伯")
+    assert (d.verdict, d.reason, d.kind, d.direction, d.operator) == (
+        "amber",
+        "ok",
+        "annul",
+        "exit",
+        "李伯",
+    )
+    assert (d.household_number, d.serial, d.headcount, d.at, d.policy_version) == (
+        1203,
+        1,
+        3,
+        c.clock.now(),
+        1,
+    )
+    assert d.household == c.gate.household(1203)
+    assert (d.title.zh, d.title.en) == ("已撤销", "Undone")
+    assert (d.message.zh, d.message.en) == (
+        "已撤销户号 1203 的上一条记录(exit 10:00)",
+        "Undid household 1203's last record (exit 10:00)",
+    )
+    e = last_event(c)
+    assert (d.recorded, d.event_id, d.seq) == (True, e.event_id, e.seq)
+    assert (e.kind, e.ref, e.reason, e.serial, e.direction, e.policy_version, e.operator) == (
+        "annul",
+        first.event_id,
+        "ok",
+        1,
+        "exit",
+        1,
+        "李伯",
+    )
+    assert [(k, ek) for _, k, ek in seen] == [("exit", "exit"), ("annul", "annul")]
+    assert all(db is not None and hasattr(db, "execute") for db, _, _ in seen)
+
+
+def test_undo_errors_in_both_languages(c: Community) -> None:
+    def said() -> tuple[str, str]:
+        with pytest.raises(GateError) as err:
+            c.gate.annul_last(operator="t")
+        return (err.value.message, err.value.zh)
+
+    assert said() == ("Nothing to undo.", "没有可撤销的记录")
+    c.gate.decide(c.codes[1203], operator="t")
+    c.gate.annul_last(operator="t")
+    assert said() == ("The last scan was already undone.", "上一条记录已撤销过了")
+    c.gate.decide(c.codes[1204], operator="t")
+    c.clock.advance(timedelta(minutes=3))
+    assert said() == ("Undo works only within 2 minutes of a scan.", "只能撤销2分钟内的记录")
+
+
+def test_the_monotonic_age_is_counted_to_the_microsecond(c: Community) -> None:
+    gate, clock = skewed(c)
+    gate.decide(c.codes[1203], operator="t")
+    clock.advance(UNDO_WINDOW + timedelta(milliseconds=100))
+    clock.jump(-(UNDO_WINDOW + timedelta(milliseconds=100)))  # the wall says no time passed
+    with pytest.raises(GateError, match="2 minutes"):
+        gate.annul_last(operator="t")

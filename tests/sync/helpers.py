@@ -37,6 +37,8 @@ from menwei.sync.server.app import make_server_app
 from menwei.sync.server.sqlite import SqliteStorage
 
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+# Valid at T0 and at the machine's date, whatever it is (some tests run the CLI on the real clock).
+PASS_UNTIL = max(T0.date(), date.today()) + timedelta(days=400)
 COMMUNITY = 4201
 HOUSEHOLDS = [
     (1203, "3", "2", "301", "3", 3, "normal"),
@@ -78,7 +80,7 @@ def make_committee(root: Path, *, households: int | None = None) -> tuple[Home, 
             ]
         add_households(store, rows)
         issued = issue(
-            home, store, households=None, now=T0 - timedelta(days=30), valid_until=date(2027, 5, 1)
+            home, store, households=None, now=T0 - timedelta(days=30), valid_until=PASS_UNTIL
         )
     finally:
         store.close()

@@ -3,7 +3,6 @@ restored from an old copy of its database."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import cycle
 from pathlib import Path
@@ -29,14 +28,7 @@ from tests.sync.helpers import (
     presence_states,
     replay,
     restore_db,
-    world,
 )
-
-
-@pytest.fixture
-def w(tmp_path: Path) -> Iterator[World]:
-    with world(tmp_path) as w:
-        yield w
 
 
 def scan_many(

@@ -4,14 +4,12 @@ scanner, a forged pass, and a steady cursor for snapshots."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
-import pytest
 from rich.console import Console
 from textual import events
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
 from menwei.app import GateApp, make_app
 from menwei.core import base45, passes
@@ -95,16 +93,3 @@ def forged(code: str) -> str:
     raw = bytearray(base45.decode(code[len(passes.PREFIX) :]))
     raw[-1] ^= 0x01
     return passes.PREFIX + base45.encode(bytes(raw))
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """The async tests run on asyncio (Textual's loop), through anyio's pytest plugin."""
-    return "asyncio"
-
-
-@pytest.fixture
-def steady_cursor(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No blinking cursor: a snapshot must not depend on when it was taken."""
-    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
-    yield

@@ -16,7 +16,7 @@ from menwei.core.printing import PrintedPass, print_passes
 from menwei.screens.dialogs import PresentScreen
 from menwei.screens.widgets import StatusBar
 from tests.conftest import Community
-from tests.tui.helpers import anyio_backend, gate_app, plain, type_text  # noqa: F401
+from tests.tui.helpers import gate_app, plain, type_text
 
 pytestmark = pytest.mark.anyio
 

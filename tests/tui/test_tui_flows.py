@@ -16,8 +16,7 @@ from menwei.screens.messages import CameraChanged, CodeScanned
 from menwei.screens.shift import HandoverScreen, SignInScreen
 from menwei.screens.widgets import KeyBar, StatusBar
 from tests.conftest import Community
-from tests.tui.helpers import (  # noqa: F401 - fixtures
-    anyio_backend,
+from tests.tui.helpers import (
     forged,
     gate_app,
     plain,

@@ -1,0 +1,1 @@
+"""Fixtures of the notification tests: the shared community comes from tests/conftest.py."""
