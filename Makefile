@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBS := libzbar0 tmux fonts-wqy-microhei
+# faketime: runs the suite at another date (docs/testing.md).
+DEBS += faketime
 
 .PHONY: demo test check setup debs bench clean
 
@@ -35,10 +37,17 @@ check: setup
 	$(BIN)/lint-imports
 
 test: check
-	$(BIN)/pytest
+	$(BIN)/pytest --cov=menwei --cov-branch --cov-report=term:skip-covered --cov-report=json:build/coverage.json
+	$(BIN)/python scripts/coverage_floor.py build/coverage.json
 
 bench: setup
 	for s in scripts/bench_*.py; do $(BIN)/python $$s; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# Mutation testing of the decision rules, the pass parser, the state fold and the ingest
+# (scripts/mutation.py holds the target list); prints each target's score. Not part of `make test`.
+.PHONY: mutation
+mutation: setup
+	$(BIN)/python scripts/mutation.py

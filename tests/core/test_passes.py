@@ -193,3 +193,19 @@ def test_base45_round_trip(data: bytes) -> None:
     assert len(text) == len(data) // 2 * 3 + len(data) % 2 * 2
     assert set(text) <= set(base45.ALPHABET)
     assert base45.decode(text) == data
+
+
+def test_an_over_long_text_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded: list[int] = []
+    real = base45.decode
+
+    def counting(text: str) -> bytes:
+        decoded.append(len(text))
+        return real(text)
+
+    monkeypatch.setattr(base45, "decode", counting)
+    assert parse("MW:" + "0" * 254) == ParseFailure.MALFORMED  # 257 characters: not decoded
+    assert parse("MW:" + "0" * 100_000) == ParseFailure.MALFORMED
+    assert decoded == []
+    assert parse("MW:" + "0" * 253) == ParseFailure.MALFORMED  # 256: the longest decoded
+    assert decoded == [253]
