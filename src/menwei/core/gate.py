@@ -1,16 +1,13 @@
 """The gate service: scanned text in, a `Decision` out, recorded in the same transaction.
 
-Decision order (DESIGN.md §5, the first failing check wins): not_a_pass/malformed,
-foreign_community, unknown_key, forged, expired, revoked, unknown_household, already_out/already_in,
-sealed/outside_window/quota_exceeded, ok. Coming home is never refused for policy reasons; a late
-return is let in and flagged `overdue`.
+The rules themselves are the pure function `rules.decide()`; this module reads the facts they need,
+records the decision with its hooks, and keeps the corrections (override, undo, registration of a
+returning resident). Shifts and PINs live in `shift.py`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -18,10 +15,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from menwei.core import eventlog, passes, state
+from menwei.core import eventlog, passes, rules, state
 from menwei.core.clock import Clock, SystemClock, boot_id, iso, parse_iso
 from menwei.core.community import community_info, current_policy, public_keys
-from menwei.core.decision import Decision, LastUse, title_for
+from menwei.core.decision import Decision, title_for
 from menwei.core.errors import GateError
 from menwei.core.eventlog import Event, NewEvent
 from menwei.core.model import (
@@ -33,40 +30,19 @@ from menwei.core.model import (
     Verdict,
 )
 from menwei.core.policy import OVERRIDE_REASONS, SEALED_OVERRIDES, Policy
+from menwei.core.reasons import REASON_WORDS, reason_words
+from menwei.core.rules import MAX_HEADCOUNT, Facts, Presented
 from menwei.core.store import Store
-from menwei.core.text import Text, duration
+from menwei.core.text import Text
+
+# Re-exported: screens and registers import these names from here.
+__all__ = ["MAX_HEADCOUNT", "REASON_WORDS", "EventHook", "GateService", "household_from_row"]
 
 UNDO_WINDOW = timedelta(minutes=2)
 OVERRIDE_WINDOW = timedelta(minutes=10)
-MAX_HEADCOUNT = 20
 
 # Called inside the write transaction of every recorded decision (e.g. to queue a notification).
 EventHook = Callable[[Database, Decision, Event], None]
-
-REFUSALS: dict[str, tuple[Verdict, Text]] = {
-    "not_a_pass": (
-        "red",
-        Text("这不是本小区的通行证二维码", "This QR code is not a compound pass"),
-    ),
-    "malformed": (
-        "red",
-        Text("通行证无法识别或版本不支持", "Unreadable pass or unsupported pass version"),
-    ),
-    "unknown_key": (
-        "red",
-        Text(
-            "签发密钥未知:不是本居委会签发的证(或本机资料过旧)",
-            "Unknown signing key: not issued by this committee (or this gate's data is outdated)",
-        ),
-    ),
-    "forged": (
-        "red",
-        Text(
-            "伪造或被篡改的通行证:请留下证件,联系居委会",
-            "Forged or altered pass: keep the card and call the committee",
-        ),
-    ),
-}
 
 
 def _scan_evidence(text: str) -> str:
@@ -75,46 +51,6 @@ def _scan_evidence(text: str) -> str:
         return text
     digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
     return f"sha256:{digest} len={len(text)}"
-
-
-def hash_pin(pin: str, salt: bytes | None = None) -> str:
-    salt = salt or os.urandom(16)
-    dk = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, 100_000)
-    return f"pbkdf2${salt.hex()}${dk.hex()}"
-
-
-def check_pin(pin: str, stored: str) -> bool:
-    try:
-        _, salt, _ = stored.split("$")
-        expected = hash_pin(pin, bytes.fromhex(salt))
-    except ValueError:
-        return False
-    return hmac.compare_digest(expected, stored)
-
-
-@dataclass(frozen=True)
-class Scan:
-    """One presentation at the gate: when, by whom, from which source."""
-
-    at: datetime
-    operator: str
-    source: str
-    headcount: int
-    scan: str  # what of the scanned text is kept as evidence
-    dry_run: bool
-
-
-@dataclass(frozen=True)
-class Ids:
-    household: int
-    serial: int | None
-
-
-@dataclass(frozen=True)
-class Who:
-    household: Household
-    direction: Direction
-    proposed: Direction
 
 
 @dataclass(frozen=True)
@@ -193,44 +129,8 @@ class GateService:
         dry_run: bool = False,
     ) -> Decision:
         """Decide on one scanned text and record it (unless `dry_run`)."""
-        self._fresh()
-        scan = Scan(
-            at or self.clock.now(), operator, source, headcount, _scan_evidence(text), dry_run
-        )
-        parsed = passes.parse(text)
-        if isinstance(parsed, passes.ParseFailure):
-            return self._refuse(parsed.value, scan)
-        data = parsed.data
-        ids = Ids(data.household, data.serial)
-        if data.community != self.community:
-            msg = Text(
-                f"外小区的通行证(小区编号 {data.community}),本门岗不通行",
-                f"Pass of another community (#{data.community}), not valid here",
-            )
-            return self._refuse("foreign_community", scan, ids, message=msg)
-        key = self._keys.get(data.kid)
-        if key is None or key[1] != "active":
-            return self._refuse("unknown_key", scan, ids)
-        if not parsed.verify(key[0]):
-            return self._refuse("forged", scan, ids)
-        if data.valid_until < self.policy.local(scan.at).date():
-            msg = Text(
-                f"通行证已于 {data.valid_until:%Y-%m-%d} 过期,请到居委会换证",
-                f"Pass expired on {data.valid_until:%Y-%m-%d}: renew it at the committee office",
-            )
-            return self._refuse("expired", scan, ids, message=msg)
-        row = self.store.one(
-            "select min_serial from revocations where household = ?", [data.household]
-        )
-        if row is not None and data.serial < int(row["min_serial"]):
-            current = int(row["min_serial"])
-            msg = Text(
-                f"此证已挂失作废(现行第{current}版),请留下证件,联系居委会",
-                f"Revoked pass (the current one is serial {current}): "
-                "keep the card and call the committee",
-            )
-            return self._refuse("revoked", scan, ids, message=msg)
-        return self._decide_household(ids, direction, scan)
+        presented = Presented(at or self.clock.now(), operator, source, headcount, direction)
+        return self._decide(passes.parse(text), presented, _scan_evidence(text), dry_run)
 
     def decide_household(
         self,
@@ -244,182 +144,42 @@ class GateService:
         dry_run: bool = False,
     ) -> Decision:
         """Decide for a household typed in by number (no pass to check): a manual scan."""
-        self._fresh()
-        scan = Scan(
-            at or self.clock.now(), operator, source, headcount, f"manual:{number}", dry_run
-        )
-        return self._decide_household(Ids(number, None), direction, scan)
+        presented = Presented(at or self.clock.now(), operator, source, headcount, direction)
+        return self._decide(number, presented, f"manual:{number}", dry_run)
 
-    def _decide_household(self, ids: Ids, direction: DirectionChoice, scan: Scan) -> Decision:
-        number, at, headcount = ids.household, scan.at, scan.headcount
-        household = self.household(number)
-        if household is None:
-            msg = Text(f"户号 {number} 不在花名册中", f"Household {number} is not in the roster")
-            return self._refuse("unknown_household", scan, ids, message=msg)
-        if not 1 <= headcount <= MAX_HEADCOUNT:
-            raise GateError(
-                f"Headcount must be 1-{MAX_HEADCOUNT}, not {headcount}.",
-                f"人数应为1到{MAX_HEADCOUNT}人",
-            )
-        current = self.state_of(number)
-        proposed: Direction = "entry" if current.state == "out" else "exit"
-        way: Direction = proposed if direction == "auto" else direction
-        who = Who(household, way, proposed)
-        if way == "exit" and current.state == "out":
-            return self._refuse("already_out", scan, ids, who=who, last=current)
-        if way == "entry" and current.state == "in":
-            return self._refuse("already_in", scan, ids, who=who, last=current)
-        base: dict[str, Any] = dict(
-            at=at,
-            operator=scan.operator,
-            source=scan.source,
-            headcount=headcount,
-            household_number=number,
-            serial=ids.serial,
-            household=household,
-            direction=way,
-            proposed=proposed,
-        )
-        trip = NewEvent(
-            kind=way,
-            reason="ok",
-            operator=scan.operator,
-            direction=way,
-            household=number,
-            serial=ids.serial,
-            verdict="green",
-            headcount=headcount,
-            source=scan.source,
-            scan=scan.scan,
-        )
-        if way == "exit":
-            trips = self.trips_in_quota_period(number, at)
-            refusal, window = self.policy.check_exit(
-                building=household.building,
-                group=household.group,
-                category=household.category,
-                at=at,
-                trips_in_period=trips,
-                headcount=headcount,
-            )
-            if refusal is not None:
-                return self._refuse(refusal.reason, scan, ids, who=who, rule=refusal.rule)
-            msg = Text(
-                f"{household.address().zh} {household.group_name().zh} 外出{headcount}人",
-                f"{household.address().en}, {household.group_name().en}: {headcount} going out",
-            )
-            rule = (
-                None if window == "open" else Text(f"外出时段 {window}", f"release window {window}")
-            )
-            return self._record(
-                replace(trip, window=window),
-                decision_args=dict(base, message=msg, rule=rule, window=window),
-                dry_run=scan.dry_run,
-            )
-        # Entry: never refused for policy; flagged when late.
-        since = parse_iso(current.since) if current.since else at
-        minutes = int((at - since).total_seconds() // 60)
-        overdue = self.policy.is_overdue(since, at)
-        out_for = duration(minutes)
-        msg = Text(
-            f"{household.address().zh} 返回{headcount}人,外出{out_for.zh}",
-            f"{household.address().en}: {headcount} back after {out_for.en}",
-        )
-        rule = None
-        if overdue and self.policy.max_time_out is not None:
-            limit = duration(int(self.policy.max_time_out.total_seconds() // 60))
-            rule = Text(
-                f"超过外出时限{limit.zh},已记录超时", f"over the {limit.en} limit: recorded overdue"
-            )
-        return self._record(
-            replace(trip, reason="overdue" if overdue else "ok", overdue=overdue),
-            decision_args=dict(base, message=msg, rule=rule, overdue=overdue),
-            dry_run=scan.dry_run,
-        )
-
-    def _refuse(
-        self,
-        reason: str,
-        scan: Scan,
-        ids: Ids | None = None,
-        *,
-        who: Who | None = None,
-        message: Text | None = None,
-        rule: Text | None = None,
-        last: HouseholdState | None = None,
+    def _decide(
+        self, scanned: rules.Scanned, presented: Presented, evidence: str, dry_run: bool
     ) -> Decision:
-        verdict: Verdict = "red"
-        last_use = None
-        household = who.household if who else None
-        if reason in REFUSALS:
-            verdict, default = REFUSALS[reason]
-            message = message or default
-        if reason in ("already_out", "already_in"):
-            verdict = "amber"
-            assert last is not None
-            last_use, message = self._last_use(reason, last)
-        if message is None:
-            assert household is not None
-            message = Text(
-                f"{household.address().zh} {household.group_name().zh}",
-                f"{household.address().en}, {household.group_name().en}",
-            )
-        new = NewEvent(
-            kind="deny",
-            reason=reason,
-            operator=scan.operator,
-            direction=who.direction if who else None,
-            household=ids.household if ids else None,
-            serial=ids.serial if ids else None,
-            verdict=verdict,
-            headcount=scan.headcount if household is not None else None,
-            source=scan.source,
-            scan=scan.scan,
-        )
-        args: dict[str, Any] = dict(
-            at=scan.at,
-            operator=scan.operator,
-            source=scan.source,
-            headcount=scan.headcount,
-            household_number=ids.household if ids else None,
-            serial=ids.serial if ids else None,
-            household=household,
-            direction=who.direction if who else None,
-            proposed=who.proposed if who else None,
-            message=message,
-            rule=rule,
-            last_use=last_use,
-            verdict=verdict,
-            reason=reason,
-        )
-        return self._record(new, decision_args=args, dry_run=scan.dry_run)
+        self._fresh()
+        decision = rules.decide(scanned, self.facts_for(scanned, presented.at), presented)
+        if dry_run:
+            return decision
+        return self._commit(decision, _event_for(decision, evidence))
 
-    def _last_use(self, reason: str, last: HouseholdState) -> tuple[LastUse | None, Text]:
-        """The amber 'possible copy' message, with the time and gate of the last use."""
-        if not last.since:
-            return None, Text(
-                "该户没有外出记录:返回的居民请登记",
-                "No exit on record: register a returning resident",
-            )
-        when = self.policy.local(parse_iso(last.since))
-        gate = last.gate_id or "?"
-        if reason == "already_out":
-            text = Text(
-                f"该户 {when:%m-%d %H:%M} 已从{gate}外出,未回:可能是复印件,请核实身份",
-                f"Household already out since {when:%m-%d %H:%M} ({gate}): "
-                "possible copy, check who this is",
-            )
-        else:
-            text = Text(
-                f"该户 {when:%m-%d %H:%M} 已从{gate}返回:可能是复印件,请核实身份",
-                f"Household already came in at {when:%m-%d %H:%M} ({gate}): "
-                "possible copy, check who this is",
-            )
-        return LastUse(last.since, gate), text
+    def facts_for(self, scanned: rules.Scanned, at: datetime) -> Facts:
+        """Everything `rules.decide()` looks at, read from this gate's database."""
+        facts = Facts(
+            community=self.community,
+            keys=self._keys,
+            policy=self.policy,
+            policy_version=self.policy_version,
+        )
+        number = rules.household_of(scanned)
+        if number is None:
+            return facts
+        row = self.store.one("select min_serial from revocations where household = ?", [number])
+        current = self.state_of(number)
+        trips = self.trips_in_quota_period(number, at) if self.policy.quota is not None else 0
+        return replace(
+            facts,
+            revocation_floor=int(row["min_serial"]) if row is not None else None,
+            household=self.household(number),
+            state=current,
+            trips_in_period=trips,
+        )
 
     def _record(self, new: NewEvent, *, decision_args: dict[str, Any], dry_run: bool) -> Decision:
         args = dict(decision_args)
-        args.pop("scan", None)
         verdict: Verdict = args.pop("verdict", new.verdict or "green")
         reason = args.pop("reason", new.reason)
         direction = args.pop("direction", new.direction)
@@ -435,6 +195,10 @@ class GateService:
         )
         if dry_run:
             return decision
+        return self._commit(decision, new)
+
+    def _commit(self, decision: Decision, new: NewEvent) -> Decision:
+        """Append the decision's event and run the hooks, in one write transaction."""
         new = replace(new, policy_version=self.policy_version)
         with self.store.write() as db:
             event = self._append(db, new, decision.at)
@@ -442,6 +206,13 @@ class GateService:
             for hook in self.hooks:
                 hook(db, decision, event)
         return decision
+
+    def append(self, new: NewEvent, at: datetime | None = None) -> Event:
+        """Append one event without a decision (shift start and end), in its own transaction."""
+        with self.store.write() as db:
+            return self._append(
+                db, replace(new, policy_version=self.policy_version), at or self.clock.now()
+            )
 
     def _append(self, db: Database, new: NewEvent, at: datetime) -> Event:
         event = eventlog.append(
@@ -678,53 +449,32 @@ class GateService:
             dry_run=False,
         )
 
-    # --- shifts -------------------------------------------------------------------------------
+    # --- shifts (kept here for the screens and scripts; the logic is in shift.py) ----------------
 
     def set_pin(self, operator: str, pin: str | None) -> None:
-        now = iso(self.clock.now())
-        with self.store.write() as db:
-            db.execute(
-                "insert into operators(name, pin_hash, created_at) values (?, ?, ?) "
-                "on conflict(name) do update set pin_hash = excluded.pin_hash",
-                [operator, hash_pin(pin) if pin else None, now],
-            )
+        from menwei.core import shift
+
+        shift.set_pin(self, operator, pin)
 
     def needs_pin(self, operator: str) -> bool:
-        row = self.store.one("select pin_hash from operators where name = ?", [operator])
-        return bool(row and row["pin_hash"])
+        from menwei.core import shift
+
+        return shift.needs_pin(self, operator)
 
     def start_shift(self, operator: str, *, pin: str | None = None) -> Event:
-        operator = operator.strip()
-        if not operator:
-            raise GateError("Sign in with your name.", "请输入名字签到")
-        row = self.store.one("select pin_hash from operators where name = ?", [operator])
-        if row and row["pin_hash"] and not (pin and check_pin(pin, row["pin_hash"])):
-            raise GateError("Wrong PIN.", "密码不对")
-        return self._shift_event("shift_start", operator)
+        from menwei.core import shift
+
+        return shift.start_shift(self, operator, pin=pin)
 
     def end_shift(self, operator: str, *, note: str | None = None) -> Event:
-        return self._shift_event("shift_end", operator, note)
+        from menwei.core import shift
 
-    def _shift_event(self, kind: str, operator: str, note: str | None = None) -> Event:
-        with self.store.write() as db:
-            return self._append(
-                db,
-                NewEvent(
-                    kind=kind,
-                    reason="ok",
-                    operator=operator,
-                    note=note,
-                    policy_version=self.policy_version,
-                ),
-                self.clock.now(),
-            )
+        return shift.end_shift(self, operator, note=note)
 
     def current_operator(self) -> str | None:
-        row = self.store.one(
-            "select kind, operator from events where kind in ('shift_start', 'shift_end') "
-            "order by seq desc limit 1"
-        )
-        return row["operator"] if row and row["kind"] == "shift_start" else None
+        from menwei.core import shift
+
+        return shift.current_operator(self)
 
     # --- what the screens show ----------------------------------------------------------------
 
@@ -741,7 +491,7 @@ class GateService:
         return state.get(self.store.db, number)
 
     def proposed_direction(self, number: int) -> Direction:
-        return "entry" if self.state_of(number).state == "out" else "exit"
+        return rules.proposed_direction(self.state_of(number))
 
     def trips_in_quota_period(self, number: int, at: datetime) -> int:
         start = self.policy.quota_period_start(at)
@@ -855,26 +605,25 @@ class GateService:
 
     @staticmethod
     def _reason_words(reason: str) -> Text:
-        return REASON_WORDS.get(reason, Text(reason, reason))
+        return reason_words(reason)
 
 
-REASON_WORDS: dict[str, Text] = {
-    "not_a_pass": Text("不是通行证", "not a pass"),
-    "malformed": Text("无法识别", "unreadable"),
-    "foreign_community": Text("外小区的证", "another community's pass"),
-    "unknown_key": Text("密钥未知", "unknown key"),
-    "forged": Text("伪造", "forged"),
-    "expired": Text("过期", "expired"),
-    "revoked": Text("已作废", "revoked"),
-    "unknown_household": Text("不在花名册", "not in the roster"),
-    "already_out": Text("已外出未回", "already out"),
-    "already_in": Text("已在小区内", "already in"),
-    "sealed": Text("封控/管控", "sealed"),
-    "outside_window": Text("不在外出时段", "outside the release window"),
-    "quota_exceeded": Text("超出外出次数", "quota used up"),
-    "ok": Text("通过", "ok"),
-    "overdue": Text("超时返回", "overdue return"),
-}
+def _event_for(decision: Decision, evidence: str) -> NewEvent:
+    """The event that records a decision of the rules (`evidence`: what of the scan is kept)."""
+    return NewEvent(
+        kind=decision.kind or "deny",
+        reason=decision.reason,
+        operator=decision.operator,
+        direction=decision.direction,
+        household=decision.household_number,
+        serial=decision.serial,
+        verdict=decision.verdict,
+        headcount=decision.headcount if decision.household is not None else None,
+        source=decision.source,
+        scan=evidence,
+        window=decision.window,
+        overdue=decision.overdue,
+    )
 
 
 def household_from_row(row: dict[str, Any]) -> Household:

@@ -1,16 +1,20 @@
-"""What a volunteer's shift needs besides single decisions: the handover summary, the record an
-undo would cancel, a check that the clock is plausible, and a log check that runs off the UI thread.
+"""What a volunteer's shift needs besides single decisions: signing in and out with a PIN, the
+handover summary, the record an undo would cancel, a check that the clock is plausible, and a log
+check that runs off the UI thread.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from menwei.core.clock import iso, parse_iso
 from menwei.core.errors import GateError
-from menwei.core.eventlog import TRIP_KINDS, ChainReport, Event, event_from_row, verify
-from menwei.core.gate import UNDO_WINDOW, GateService, OutEntry, check_pin
+from menwei.core.eventlog import TRIP_KINDS, ChainReport, Event, NewEvent, event_from_row, verify
+from menwei.core.gate import UNDO_WINDOW, GateService, OutEntry
 from menwei.core.home import Home
 from menwei.core.store import Store
 from menwei.core.text import Text
@@ -43,6 +47,61 @@ class ShiftSummary:
     @property
     def overdue(self) -> list[OutEntry]:
         return [e for e in self.out_now if e.overdue]
+
+
+def hash_pin(pin: str, salt: bytes | None = None) -> str:
+    salt = salt or os.urandom(16)
+    dk = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, 100_000)
+    return f"pbkdf2${salt.hex()}${dk.hex()}"
+
+
+def check_pin(pin: str, stored: str) -> bool:
+    try:
+        _, salt, _ = stored.split("$")
+        expected = hash_pin(pin, bytes.fromhex(salt))
+    except ValueError:
+        return False
+    return hmac.compare_digest(expected, stored)
+
+
+def set_pin(gate: GateService, operator: str, pin: str | None) -> None:
+    """Set (or with None, clear) the PIN `operator` signs in with."""
+    now = iso(gate.clock.now())
+    with gate.store.write() as db:
+        db.execute(
+            "insert into operators(name, pin_hash, created_at) values (?, ?, ?) "
+            "on conflict(name) do update set pin_hash = excluded.pin_hash",
+            [operator, hash_pin(pin) if pin else None, now],
+        )
+
+
+def needs_pin(gate: GateService, operator: str) -> bool:
+    row = gate.store.one("select pin_hash from operators where name = ?", [operator])
+    return bool(row and row["pin_hash"])
+
+
+def start_shift(gate: GateService, operator: str, *, pin: str | None = None) -> Event:
+    """Sign `operator` in (checking their PIN, if they have one): a shift_start event."""
+    operator = operator.strip()
+    if not operator:
+        raise GateError("Sign in with your name.", "请输入名字签到")
+    row = gate.store.one("select pin_hash from operators where name = ?", [operator])
+    if row and row["pin_hash"] and not (pin and check_pin(pin, row["pin_hash"])):
+        raise GateError("Wrong PIN.", "密码不对")
+    return gate.append(NewEvent(kind="shift_start", reason="ok", operator=operator))
+
+
+def end_shift(gate: GateService, operator: str, *, note: str | None = None) -> Event:
+    return gate.append(NewEvent(kind="shift_end", reason="ok", operator=operator, note=note))
+
+
+def current_operator(gate: GateService) -> str | None:
+    """Who is signed in at this gate (the last shift event), if anyone."""
+    row = gate.store.one(
+        "select kind, operator from events where kind in ('shift_start', 'shift_end') "
+        "order by seq desc limit 1"
+    )
+    return row["operator"] if row and row["kind"] == "shift_start" else None
 
 
 def pin_ok(gate: GateService, operator: str, pin: str | None) -> bool:
