@@ -371,7 +371,7 @@ def _serve(argv: list[str]) -> None:
         from menwei.sync.server import ingest
 
         count = {"n": 0}
-        original: Callable[..., None] = ingest.Ingest._append
+        original: Callable[..., None] = ingest.Ingest._store_event
 
         def dying(self: ingest.Ingest, *a: Any, **kw: Any) -> None:
             count["n"] += 1
@@ -379,7 +379,7 @@ def _serve(argv: list[str]) -> None:
                 os._exit(9)
             original(self, *a, **kw)
 
-        ingest.Ingest._append = dying  # type: ignore[method-assign]
+        ingest.Ingest._store_event = dying  # type: ignore[method-assign]
     app = make_server_app(home, storage=storage)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 

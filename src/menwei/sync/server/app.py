@@ -17,6 +17,7 @@ Gates authenticate with `Authorization: Bearer <api token>`.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any
@@ -54,7 +55,17 @@ from menwei.sync.protocol import (
 )
 from menwei.sync.server.reference import HomeReference
 from menwei.sync.server.sqlite import SqliteStorage
-from menwei.sync.server.storage import AuthRefused, GateAuth, ServerStorage, StorageError
+from menwei.sync.server.storage import (
+    AuthRefused,
+    GateAuth,
+    GateRevoked,
+    MustRefetch,
+    NotEnrolled,
+    NotFound,
+    ServerStorage,
+    StorageError,
+    StoredEventsPage,
+)
 
 log = logging.getLogger("menwei.server")
 
@@ -63,6 +74,46 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+# The HTTP status of each refusal: storage raises domain errors, this layer speaks HTTP.
+STATUS_OF: tuple[tuple[type[StorageError], int], ...] = (
+    (AuthRefused, 401),
+    (GateRevoked, 403),
+    (NotFound, 404),
+    (MustRefetch, 409),
+    (NotEnrolled, 409),
+)
+
+
+def status_of(exc: StorageError) -> int:
+    for cls, status in STATUS_OF:
+        if isinstance(exc, cls):
+            return status
+    return exc.status if isinstance(exc, RequestRefused) else 400
+
+
+class RequestRefused(StorageError):
+    """A request the web layer refuses before storage sees it (size, encoding)."""
+
+    def __init__(self, message: str, *, code: str, status: int) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+
+
+def events_page_json(page: StoredEventsPage) -> bytes:
+    """An `EventsPage` as JSON, with the stored canonical bodies written out as they are."""
+    parts = [
+        f'{{"gseq":{e.gseq},"gate_id":{json.dumps(e.gate_id)},"epoch":{e.epoch},"seq":{e.seq},'
+        f'"body":{e.body}}}'
+        for e in page.events
+    ]
+    return (
+        f'{{"server_time":"{page.server_time}","events":[{",".join(parts)}],'
+        f'"next_after":{page.next_after},"head_gseq":{page.head_gseq},'
+        f'"more":{"true" if page.more else "false"},'
+        f'"cursor_event_id":{json.dumps(page.cursor_event_id)}}}'
+    ).encode()
 
 
 class ServerTimeHeader:
@@ -92,13 +143,13 @@ class ServerTimeHeader:
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise StorageError(f"The body is over {limit} bytes.", code="too_large", status=413)
+        raise RequestRefused(f"The body is over {limit} bytes.", code="too_large", status=413)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise StorageError(f"The body is over {limit} bytes.", code="too_large", status=413)
+            raise RequestRefused(f"The body is over {limit} bytes.", code="too_large", status=413)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -158,7 +209,7 @@ def make_server_app(
 
     @app.exception_handler(StorageError)
     async def storage_error(request: Request, exc: StorageError) -> JSONResponse:
-        return error(exc.status, exc.code, exc.message)
+        return error(status_of(exc), exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -228,13 +279,13 @@ def make_server_app(
                     raise TooLarge("too large")
                 data = raw
             else:
-                raise StorageError(
+                raise RequestRefused(
                     f"Unsupported Content-Encoding {encoding!r} (use gzip).",
                     code="bad_encoding",
                     status=415,
                 )
         except TooLarge:
-            raise StorageError(
+            raise RequestRefused(
                 f"The batch is over {max_decompressed_bytes} bytes once decompressed.",
                 code="too_large",
                 status=413,
@@ -261,8 +312,8 @@ def make_server_app(
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> Response:
         """Other gates' events after a gseq, in commit order."""
-        body = store.events_page_json(gate, after, limit, now=clock.now())
-        return Response(body, media_type="application/json")
+        page = store.events_page(gate, after, limit, now=clock.now())
+        return Response(events_page_json(page), media_type="application/json")
 
     @app.get("/v1/reference", tags=["sync"], responses={409: {"model": ErrorBody}})
     def reference_delta(gate: Gate, since: Annotated[int, Query(ge=0)] = 0) -> ReferenceDelta:

@@ -1,24 +1,22 @@
-"""Anomaly detection and the household projection, inside the ingest transaction.
+"""Anomalies and the household projection on SQLite, inside the ingest transaction.
 
-Sequence anomalies (double exit, entry without exit) and where each household is come from one
-fold over the household's trips, re-run from the earliest point a batch touched. Event anomalies
-(overdue return, revoked pass used, exit outside the window, suspect clock) look at one event
-and the reference data in effect at its time.
+The judgements are pure (`rules.py` for one event against the reference data,
+`menwei.sync.anomalies.fold_trips` for a household's trips); this module reads what they need
+and writes what they find. Sequence anomalies (double exit, entry without exit) and where each
+household is come from one fold over the household's trips, re-run from the earliest point a
+batch touched.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlite_utils import Database
 
-from menwei.core.clock import iso, parse_iso
-from menwei.core.policy import Policy, parse_policy
-from menwei.core.state import direction_of
+from menwei.core.clock import iso
 from menwei.sync.anomalies import (
     EVENT_KINDS,
     SEQUENCE_KINDS,
@@ -28,7 +26,10 @@ from menwei.sync.anomalies import (
     fold_trips,
     sort_key,
 )
-from menwei.sync.protocol import CLOCK_WARN_MS
+from menwei.sync.server.plan import AnomalyPut, ClockNote, NewEventRow
+from menwei.sync.server.rules import PolicyCache, ReferenceView, event_findings
+
+__all__ = ["AnomalyBook", "NewEventRow", "PolicyCache", "event_anomalies", "fold_households"]
 
 TRIP_KINDS = ("exit", "entry", "override", "register")
 _PRESENCE = (
@@ -99,6 +100,20 @@ class AnomalyBook:
                 "where anomaly_id = ?",
                 [self._next_aseq(), detail, self.now, anomaly_id],
             )
+
+    def apply(self, finding: AnomalyPut | ClockNote) -> None:
+        if isinstance(finding, ClockNote):
+            self.clock(finding.gate_id, finding.day, finding.event_id, finding.detail)
+            return
+        self.put(
+            finding.anomaly_id,
+            finding.kind,
+            household=finding.household,
+            gate_id=finding.gate_id,
+            event_ids=finding.event_ids,
+            detail=finding.detail,
+            sort_key=finding.sort_key,
+        )
 
     def withdraw(self, anomaly_id: str, why: str) -> None:
         self.db.execute(
@@ -281,88 +296,37 @@ def fold_households(
     db.conn.executemany(_PRESENCE, moved)
 
 
-@dataclass(frozen=True)
-class NewEventRow:
-    """What detection needs of an event just stored."""
-
-    key: str  # its place in a household's fold: wall time | event id
-    event_id: str
-    gate_id: str
-    kind: str
-    direction: str | None
-    household: int | None
-    serial: int | None
-    reason: str | None
-    wall_time: str
-    ref: str | None
-    overdue: bool
-    clock_offset_ms: int | None
-    override_reason: str | None
-
-
-class PolicyCache:
-    """Parsed policies by digest (parsing TOML for every exit would be wasteful)."""
-
-    def __init__(self) -> None:
-        self._parsed: dict[str, Policy | None] = {}
-
-    def get(self, sha: str, text: str) -> Policy | None:
-        if sha not in self._parsed:
-            try:
-                self._parsed[sha] = parse_policy(text)
-            except Exception:  # a policy the server cannot read judges nothing
-                self._parsed[sha] = None
-        return self._parsed[sha]
-
-
-class _Refs:
+def load_reference_view(
+    db: Database, community_id: int, rows: list[NewEventRow], cache: PolicyCache
+) -> ReferenceView:
     """The reference data a batch's events are judged by, read once per batch."""
-
-    def __init__(
-        self, db: Database, community_id: int, rows: list[NewEventRow], cache: PolicyCache
-    ) -> None:
-        self.cache = cache
-        self.policies = db.execute(
+    policies = tuple(
+        (str(r[0]), str(r[1]), str(r[2]))
+        for r in db.execute(
             "select sha256, body, created_at from ref_policies where community_id = ? "
             "order by home_version",
             [community_id],
         ).fetchall()
-        numbers = sorted({r.household for r in rows if r.household is not None})
-        self.households: dict[int, tuple[str, str]] = {}
-        self.floors: dict[int, list[tuple[int, str]]] = {}
-        for i in range(0, len(numbers), 500):
-            chunk = numbers[i : i + 500]
-            marks = ",".join("?" for _ in chunk)
-            for h, group, category in db.execute(
-                "select household, building_group, category from ref_households "
-                f"where community_id = ? and deleted = 0 and household in ({marks})",
-                [community_id, *chunk],
-            ).fetchall():
-                self.households[int(h)] = (group, category)
-            for h, serial, at in db.execute(
-                "select household, min_serial, revoked_at from revocation_history "
-                f"where community_id = ? and household in ({marks})",
-                [community_id, *chunk],
-            ).fetchall():
-                self.floors.setdefault(int(h), []).append((int(serial), str(at)))
-
-    def policy_at(self, wall_time: str) -> tuple[str, Policy] | None:
-        """The policy in effect at a time: the last adopted before it (else the first one)."""
-        chosen = None
-        for sha, body, created in self.policies:
-            if chosen is None or created <= wall_time:
-                chosen = (sha, body)
-        if chosen is None:
-            return None
-        policy = self.cache.get(chosen[0], chosen[1])
-        return None if policy is None else (chosen[0], policy)
-
-    def revoked_floor(self, household: int, serial: int, wall_time: str) -> tuple[int, str] | None:
-        """The highest floor above `serial` published by `wall_time`, with its time."""
-        found = [
-            (s, at) for s, at in self.floors.get(household, []) if at <= wall_time and s > serial
-        ]
-        return max(found) if found else None
+    )
+    numbers = sorted({r.household for r in rows if r.household is not None})
+    households: dict[int, tuple[str, str]] = {}
+    floors: dict[int, list[tuple[int, str]]] = {}
+    for i in range(0, len(numbers), 500):
+        chunk = numbers[i : i + 500]
+        marks = ",".join("?" for _ in chunk)
+        for h, group, category in db.execute(
+            "select household, building_group, category from ref_households "
+            f"where community_id = ? and deleted = 0 and household in ({marks})",
+            [community_id, *chunk],
+        ).fetchall():
+            households[int(h)] = (group, category)
+        for h, serial, at in db.execute(
+            "select household, min_serial, revoked_at from revocation_history "
+            f"where community_id = ? and household in ({marks})",
+            [community_id, *chunk],
+        ).fetchall():
+            floors.setdefault(int(h), []).append((int(serial), str(at)))
+    return ReferenceView(policies, households, {h: tuple(f) for h, f in floors.items()}, cache)
 
 
 def event_anomalies(
@@ -375,8 +339,7 @@ def event_anomalies(
     policies: PolicyCache,
 ) -> None:
     """The anomalies each new event raises by itself, and what annuls withdraw."""
-    refs = _Refs(db, community_id, rows, policies)
-    future_limit = iso(received_at + timedelta(milliseconds=CLOCK_WARN_MS))
+    view = load_reference_view(db, community_id, rows, policies)
     for r in rows:
         if r.kind == "annul" and r.ref:
             marks = ", ".join("?" for _ in EVENT_KINDS)
@@ -386,92 +349,5 @@ def event_anomalies(
                 [community_id, *EVENT_KINDS, json.dumps([r.ref])],
             ).fetchall():
                 book.withdraw(aid, "the event was annulled")
-        if r.kind == "entry" and r.overdue:
-            book.put(
-                anomaly_id("overdue_return", r.event_id),
-                "overdue_return",
-                household=r.household,
-                gate_id=r.gate_id,
-                event_ids=[r.event_id],
-                detail=f"household {r.household} came back late at {r.gate_id} {r.wall_time}",
-                sort_key=r.key,
-            )
-        _revoked(refs, r, book)
-        if direction_of(r.kind, r.direction) == "exit":
-            _outside_window(refs, r, book)
-        offset = r.clock_offset_ms
-        if (offset is not None and abs(offset) > CLOCK_WARN_MS) or r.wall_time > future_limit:
-            why = (
-                f"clock offset {offset / 1000:+.0f} s"
-                if offset is not None and abs(offset) > CLOCK_WARN_MS
-                else f"event time {r.wall_time} is ahead of the server's {iso(received_at)}"
-            )
-            book.clock(
-                r.gate_id,
-                r.wall_time[:10],
-                r.event_id,
-                f"gate {r.gate_id}: events on {r.wall_time[:10]} carry a suspect time ({why})",
-            )
-
-
-def _revoked(refs: _Refs, r: NewEventRow, book: AnomalyBook) -> None:
-    if r.household is None:
-        return
-    if r.kind == "deny" and r.reason == "revoked":
-        detail = f"household {r.household}: revoked pass (serial {r.serial}) refused at {r.gate_id}"
-    elif r.kind in ("exit", "entry", "override") and r.serial is not None:
-        floor = refs.revoked_floor(r.household, r.serial, r.wall_time)
-        if floor is None:
-            return
-        detail = (
-            f"household {r.household}: pass serial {r.serial} let through at {r.gate_id} "
-            f"{r.wall_time}, after it was revoked ({floor[1]}); the gate did not know yet"
-        )
-    else:
-        return
-    book.put(
-        anomaly_id("revoked_pass_used", r.event_id),
-        "revoked_pass_used",
-        household=r.household,
-        gate_id=r.gate_id,
-        event_ids=[r.event_id],
-        detail=detail,
-        sort_key=r.key,
-    )
-
-
-def _outside_window(refs: _Refs, r: NewEventRow, book: AnomalyBook) -> None:
-    if r.household is None:
-        return
-    if r.kind == "override":
-        if r.reason != "outside_window":
-            return
-        detail = (
-            f"household {r.household} let out at {r.gate_id} {r.wall_time} outside its window "
-            f"by override ({r.override_reason or '?'})"
-        )
-    else:
-        found = refs.policy_at(r.wall_time)
-        hh = refs.households.get(r.household)
-        if found is None or hh is None:
-            return
-        sha, policy = found
-        if not policy.windows:
-            return
-        status = policy.window_status(hh[0], hh[1], parse_iso(r.wall_time))
-        if not status.has_windows or status.open_now is not None:
-            return
-        local = policy.local(parse_iso(r.wall_time))
-        detail = (
-            f"household {r.household} (group {hh[0]}) went out at {r.gate_id} {local:%Y-%m-%d %H:%M}"
-            f" local time; the policy in effect then (sha256 {sha[:12]}) had no window open"
-        )
-    book.put(
-        anomaly_id("exit_outside_window", r.event_id),
-        "exit_outside_window",
-        household=r.household,
-        gate_id=r.gate_id,
-        event_ids=[r.event_id],
-        detail=detail,
-        sort_key=r.key,
-    )
+        for finding in event_findings(view, r, received_at=received_at):
+            book.apply(finding)

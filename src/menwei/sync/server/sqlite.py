@@ -25,7 +25,6 @@ from menwei.sync.protocol import (
     AnomalyRecord,
     EnrollRequest,
     EnrollResponse,
-    EventsPage,
     HouseholdRecord,
     KeyRecord,
     PolicyRecord,
@@ -38,8 +37,8 @@ from menwei.sync.protocol import (
     StatusResponse,
 )
 from menwei.sync.server import schema
-from menwei.sync.server.detect import PolicyCache
 from menwei.sync.server.ingest import Ingest, create_stream, load_stream
+from menwei.sync.server.rules import PolicyCache
 from menwei.sync.server.storage import (
     AuthRefused,
     EnrollmentToken,
@@ -52,6 +51,8 @@ from menwei.sync.server.storage import (
     ReferenceData,
     ServerStorage,
     StorageError,
+    StoredEvent,
+    StoredEventsPage,
 )
 
 TRIP_KINDS_SQL = "('exit', 'entry', 'override', 'register')"
@@ -497,7 +498,7 @@ class SqliteStorage(ServerStorage):
                 db,
                 gate["gate_id"],
                 epoch,
-                parent=None,
+                parent_epoch=None,
                 base_seq=0,
                 base_hash=GENESIS,
                 reason="enrolled",
@@ -625,30 +626,9 @@ class SqliteStorage(ServerStorage):
             for r in self.db.execute(sql, params).fetchall()
         ]
 
-    def events_page(self, gate: GateAuth, after: int, limit: int, *, now: datetime) -> EventsPage:
-        with self._lock:
-            head = int(self._one("select coalesce(max(gseq), 0) from events")[0])
-            events = self._remote_events(
-                "select gseq, gate_id, epoch, seq, body from events where community_id = ?"
-                " and gseq > ? and not (gate_id = ? and orphan = 0) order by gseq limit ?",
-                [gate.community_id, after, gate.gate_id, limit],
-            )
-            if len(events) == limit:
-                next_after, more = events[-1].gseq, events[-1].gseq < head
-            else:
-                next_after, more = max(after, head), False
-            at = self._event_at(next_after)
-        return EventsPage(
-            server_time=iso(now),
-            events=events,
-            next_after=next_after,
-            head_gseq=head,
-            more=more,
-            cursor_event_id=at,
-        )
-
-    def events_page_json(self, gate: GateAuth, after: int, limit: int, *, now: datetime) -> bytes:
-        """The same page as `events_page`, built from the stored canonical bodies directly."""
+    def events_page(
+        self, gate: GateAuth, after: int, limit: int, *, now: datetime
+    ) -> StoredEventsPage:
         with self._lock:
             head = int(self._one("select coalesce(max(gseq), 0) from events")[0])
             rows = self.db.execute(
@@ -661,16 +641,14 @@ class SqliteStorage(ServerStorage):
             else:
                 next_after, more = max(after, head), False
             at = self._event_at(next_after)
-        parts = [
-            f'{{"gseq":{r[0]},"gate_id":{json.dumps(r[1])},"epoch":{r[2]},"seq":{r[3]},'
-            f'"body":{r[4]}}}'
-            for r in rows
-        ]
-        return (
-            f'{{"server_time":"{iso(now)}","events":[{",".join(parts)}],'
-            f'"next_after":{next_after},"head_gseq":{head},"more":{"true" if more else "false"},'
-            f'"cursor_event_id":{json.dumps(at)}}}'
-        ).encode()
+        return StoredEventsPage(
+            server_time=iso(now),
+            events=tuple(StoredEvent(*r) for r in rows),
+            next_after=next_after,
+            head_gseq=head,
+            more=more,
+            cursor_event_id=at,
+        )
 
     def snapshot(self, gate: GateAuth, *, now: datetime, days: int = 14) -> Snapshot:
         horizon = iso(now - timedelta(days=days))

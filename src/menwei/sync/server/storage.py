@@ -22,7 +22,6 @@ from menwei.sync.protocol import (
     AnomalyRecord,
     EnrollRequest,
     EnrollResponse,
-    EventsPage,
     PushBatch,
     PushResult,
     ReferenceDelta,
@@ -32,38 +31,42 @@ from menwei.sync.protocol import (
 
 
 class StorageError(MenweiError):
-    """A request the server refuses; `code` is the stable error code on the wire."""
+    """A request the server refuses; `code` is the stable error code on the wire.
 
-    status = 400
+    Storage knows nothing of HTTP: the web layer (`app.py`) maps each class to a status code.
+    """
+
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+    def __init__(self, message: str, *, code: str | None = None):
         super().__init__(message)
         if code is not None:
             self.code = code
-        if status is not None:
-            self.status = status
 
 
 class AuthRefused(StorageError):
-    status = 401
+    """An unknown, used or expired token."""
+
     code = "unauthorized"
 
 
 class GateRevoked(StorageError):
-    status = 403
     code = "gate_revoked"
 
 
 class MustRefetch(StorageError):
     """The cursor is too old for a delta: fetch a snapshot."""
 
-    status = 409
     code = "must_refetch"
 
 
+class NotEnrolled(StorageError):
+    """A gate pushed before it enrolled."""
+
+    code = "not_enrolled"
+
+
 class NotFound(StorageError):
-    status = 404
     code = "not_found"
 
 
@@ -146,6 +149,30 @@ class PolicyRef:
     sha256: str
     text: str
     created_at: str
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as stored: `body` is its canonical JSON text, exactly as the gate hashed it."""
+
+    gseq: int
+    gate_id: str
+    epoch: int
+    seq: int
+    body: str
+
+
+@dataclass(frozen=True)
+class StoredEventsPage:
+    """A page of `/v1/events` as values; the web layer writes it out (`protocol.EventsPage`)
+    without parsing the bodies again."""
+
+    server_time: str
+    events: tuple[StoredEvent, ...]
+    next_after: int
+    head_gseq: int
+    more: bool
+    cursor_event_id: str | None
 
 
 @dataclass(frozen=True)
@@ -236,11 +263,8 @@ class ServerStorage(ABC):
     @abstractmethod
     def events_page(
         self, gate: GateAuth, after: int, limit: int, *, now: datetime
-    ) -> EventsPage: ...
-
-    def events_page_json(self, gate: GateAuth, after: int, limit: int, *, now: datetime) -> bytes:
-        """The page as JSON bytes (a backend may build it faster from stored bodies)."""
-        return self.events_page(gate, after, limit, now=now).model_dump_json().encode("utf-8")
+    ) -> StoredEventsPage:
+        """Other gates' events after `after`, in gseq order, with their stored bodies."""
 
     @abstractmethod
     def snapshot(self, gate: GateAuth, *, now: datetime, days: int = 14) -> Snapshot: ...
