@@ -55,61 +55,59 @@ class Target:
 
 
 GATE = "src/menwei/core/gate.py"
+RULES = "src/menwei/core/rules.py"
 _FOREIGN = """\
-        if data.community != self.community:
-            msg = Text(
-                f"外小区的通行证(小区编号 {data.community}),本门岗不通行",
-                f"Pass of another community (#{data.community}), not valid here",
-            )
-            return self._refuse("foreign_community", scan, ids, message=msg)
+    if data.community != facts.community:
+        msg = Text(
+            f"外小区的通行证(小区编号 {data.community}),本门岗不通行",
+            f"Pass of another community (#{data.community}), not valid here",
+        )
+        return _refuse("foreign_community", facts, presented, number, serial, message=msg)
 """
 _KEY_AND_SIGNATURE = """\
-        key = self._keys.get(data.kid)
-        if key is None or key[1] != "active":
-            return self._refuse("unknown_key", scan, ids)
-        if not parsed.verify(key[0]):
-            return self._refuse("forged", scan, ids)
+    key = facts.keys.get(data.kid)
+    if key is None or key[1] != "active":
+        return _refuse("unknown_key", facts, presented, number, serial)
+    if not scanned.verify(key[0]):
+        return _refuse("forged", facts, presented, number, serial)
 """
 _EXPIRED = """\
-        if data.valid_until < self.policy.local(scan.at).date():
-            msg = Text(
-                f"通行证已于 {data.valid_until:%Y-%m-%d} 过期,请到居委会换证",
-                f"Pass expired on {data.valid_until:%Y-%m-%d}: renew it at the committee office",
-            )
-            return self._refuse("expired", scan, ids, message=msg)
+    if data.valid_until < facts.policy.local(presented.at).date():
+        msg = Text(
+            f"通行证已于 {data.valid_until:%Y-%m-%d} 过期,请到居委会换证",
+            f"Pass expired on {data.valid_until:%Y-%m-%d}: renew it at the committee office",
+        )
+        return _refuse("expired", facts, presented, number, serial, message=msg)
 """
 _REVOKED = """\
-        row = self.store.one(
-            "select min_serial from revocations where household = ?", [data.household]
+    floor = facts.revocation_floor
+    if floor is not None and serial < floor:
+        msg = Text(
+            f"此证已挂失作废(现行第{floor}版),请留下证件,联系居委会",
+            f"Revoked pass (the current one is serial {floor}): "
+            "keep the card and call the committee",
         )
-        if row is not None and data.serial < int(row["min_serial"]):
-            current = int(row["min_serial"])
-            msg = Text(
-                f"此证已挂失作废(现行第{current}版),请留下证件,联系居委会",
-                f"Revoked pass (the current one is serial {current}): "
-                "keep the card and call the committee",
-            )
-            return self._refuse("revoked", scan, ids, message=msg)
+        return _refuse("revoked", facts, presented, number, serial, message=msg)
 """
-INGEST = "src/menwei/sync/server/ingest.py"
+PLAN = "src/menwei/sync/server/plan.py"
 
 TARGETS: dict[str, Target] = {
     "rules": Target(
-        files=(GATE,),
+        files=(RULES, GATE),
         functions=(
-            "menwei.core.gate.xǁGateServiceǁdecide__*",
-            "menwei.core.gate.xǁGateServiceǁ_decide_household__*",
+            "menwei.core.rules.x_*",
+            "menwei.core.gate.xǁGateServiceǁfacts_for__*",
             "menwei.core.gate.xǁGateServiceǁannul_last__*",
         ),
         tests=("tests/core/test_gate.py", "tests/core/test_gate_rules.py"),
         faults=(
             Fault.swap(
                 "foreign-community check after the signature check",
-                GATE,
+                RULES,
                 _FOREIGN,
                 _KEY_AND_SIGNATURE,
             ),
-            Fault.swap("expired and revoked checks swapped", GATE, _EXPIRED, _REVOKED),
+            Fault.swap("expired and revoked checks swapped", RULES, _EXPIRED, _REVOKED),
             Fault(
                 "undo window without the monotonic-clock guard",
                 GATE,
@@ -163,33 +161,31 @@ TARGETS: dict[str, Target] = {
         tests=("tests/core/test_state.py",),
     ),
     "ingest": Target(
-        files=(INGEST,),
+        files=(PLAN,),
         functions=(
-            "menwei.sync.server.ingest.x_held__*",
-            "menwei.sync.server.ingest.x_validate_body__*",
-            "menwei.sync.server.ingest.x__opt_int__*",
-            "menwei.sync.server.ingest.x_parse_body__*",
-            "menwei.sync.server.ingest.xǁIngestǁrun__*",
-            "menwei.sync.server.ingest.xǁIngestǁ_one__*",
-            "menwei.sync.server.ingest.xǁIngestǁ_on_lineage__*",
+            "menwei.sync.server.plan.x_validate_body__*",
+            "menwei.sync.server.plan.x__opt_int__*",
+            "menwei.sync.server.plan.x_parse_body__*",
+            "menwei.sync.server.plan.x_plan_ingest__*",
+            "menwei.sync.server.plan.xǁ_Plannerǁ*",
         ),
-        tests=("tests/sync/test_sync_ingest.py",),
+        tests=("tests/sync/test_sync_ingest.py", "tests/sync/test_sync_plan.py"),
         faults=(
             Fault(
                 "replay-after-fork branch removed",
-                INGEST,
-                "                if known is not None and known[0] == ev.hash:",
+                PLAN,
+                "                if known is not None and known.hash == ev.hash:",
                 "                if False:",
             ),
             Fault(
                 "gap check through_seq + 2",
-                INGEST,
+                PLAN,
                 "        elif s > stream.through_seq + 1:",
                 "        elif s > stream.through_seq + 2:",
             ),
             Fault(
                 "batch gap check through_seq + 2",
-                INGEST,
+                PLAN,
                 "        if events and events[0].seq > stream.through_seq + 1:",
                 "        if events and events[0].seq > stream.through_seq + 2:",
             ),
