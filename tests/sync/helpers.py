@@ -268,6 +268,8 @@ def world(root: Path, *, clock: FrozenClock | None = None, **kwargs: Any) -> Ite
             yield w
         finally:
             w.close()
+            if w.server is not server:  # a test put another server in its place: stop it too
+                w.server.stop()
 
 
 # --- fault injection -----------------------------------------------------------------------------

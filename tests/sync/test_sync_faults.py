@@ -114,9 +114,11 @@ def test_the_server_killed_mid_batch_and_restarted(tmp_path: Path, die_after: in
         server.kill()
     scan_many(a, codes, 600, step=timedelta(milliseconds=5))
     dying = ServerProcess(home, port, die_after=die_after)
-    with pytest.raises(SyncOffline):
-        a.sync(retries=0, batch_size=300)
-    dying.kill()
+    try:
+        with pytest.raises(SyncOffline):
+            a.sync(retries=0, batch_size=300)
+    finally:
+        dying.kill()  # dead already when the test goes right; stopped here when it does not
     assert dying.proc.returncode == 9, "the server died in the middle of a batch"
     server = ServerProcess(home, port)
     try:

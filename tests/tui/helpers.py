@@ -4,6 +4,8 @@ scanner, a forged pass, and a steady cursor for snapshots."""
 from __future__ import annotations
 
 import io
+import time
+from collections.abc import Callable
 
 from rich.console import Console
 from textual import events
@@ -93,3 +95,15 @@ def forged(code: str) -> str:
     raw = bytearray(base45.decode(code[len(passes.PREFIX) :]))
     raw[-1] ^= 0x01
     return passes.PREFIX + base45.encode(bytes(raw))
+
+
+async def wait_until(
+    pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 10
+) -> None:
+    """Wait for the app to get there (a message handled, a timer fired), not for a fixed time:
+    the deadline only stops a test that would otherwise hang."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the app did not get there within {timeout} s")
+        await pilot.pause(0.02)
