@@ -195,10 +195,43 @@ TARGETS: dict[str, Target] = {
 
 # Mutants that cannot change behaviour, with why. Keep docs/testing.md in step.
 EQUIVALENT: dict[str, str] = {
+    "menwei.core.gate.xǁGateServiceǁannul_last__mutmut_147": (
+        "`int(row['headcount'] or 1)` -> `or 2`: every trip event (exit, entry, override, "
+        "register) is written with a headcount, so the default is never taken"
+    ),
+    "menwei.core.rules.x_last_use_words__mutmut_15": (
+        "`last.gate_id or '?'` -> `or 'XX?XX'`: household_state.gate_id is NOT NULL, so the "
+        "default is never taken"
+    ),
     "menwei.core.base45.x_decode__mutmut_47": (
         '`n.to_bytes(2, "big")` -> `n.to_bytes(2)`: "big" is the default byte order since 3.11'
     ),
 }
+
+_SQL = re.compile(r"\b(select|insert into|update|delete from|order by|values|on conflict)\b")
+
+
+def rule_equivalent(diff: str) -> str | None:
+    """Why a mutant is equivalent by a general rule, from its diff (None when none applies)."""
+    minus = [
+        line[1:]
+        for line in diff.splitlines()
+        if line.startswith("-") and not line.startswith("---")
+    ]
+    plus = [
+        line[1:]
+        for line in diff.splitlines()
+        if line.startswith("+") and not line.startswith("+++")
+    ]
+    if (
+        minus
+        and len(minus) == len(plus)
+        and all(a != b and a.lower() == b.lower() for a, b in zip(minus, plus, strict=True))
+        and all(_SQL.search(a.lower()) for a in minus)
+    ):
+        return "SQL text in another letter case: SQLite keywords and names ignore case"
+    return None
+
 
 _BIN = Path(sys.executable).parent
 _LINE = re.compile(r"^\s*(\S+): (.+)$")
@@ -256,6 +289,13 @@ def run_mutmut(name: str, target: Target, children: int) -> dict[str, str]:
     return statuses
 
 
+def show(name: str, mutant: str) -> str:
+    done = subprocess.run(
+        [str(_BIN / "mutmut"), "show", mutant], cwd=WORK / name, capture_output=True, text=True
+    )
+    return done.stdout
+
+
 def run_faults(name: str, target: Target) -> list[tuple[Fault, bool]]:
     """Apply each hand-made fault alone to a fresh copy; True when the focused tests fail."""
     results = []
@@ -291,8 +331,14 @@ def main() -> int:
     for name in names:
         target = TARGETS[name]
         statuses = run_mutmut(name, target, args.children)
-        equivalent = [m for m in statuses if m in EQUIVALENT]
-        counted = {m: s for m, s in statuses.items() if m not in EQUIVALENT}
+        why = {m: EQUIVALENT[m] for m in statuses if m in EQUIVALENT}
+        for m, status in statuses.items():
+            if m not in why and status not in ("killed", "timeout"):
+                reason = rule_equivalent(show(name, m))
+                if reason:
+                    why[m] = reason
+        equivalent = sorted(why)
+        counted = {m: s for m, s in statuses.items() if m not in why}
         killed = [m for m, s in counted.items() if s == "killed" or s == "timeout"]
         survivors = sorted(m for m in counted if m not in killed)
         score = len(killed) / len(counted) if counted else 1.0
@@ -311,6 +357,9 @@ def main() -> int:
         if args.list or score < THRESHOLD:
             for m in survivors:
                 print(f"    {counted[m]:10s} {m}")
+        if args.list:
+            for m in equivalent:
+                print(f"    equivalent {m}: {why[m]}")
         if score < THRESHOLD or caught < len(faults):
             failed = True
     total_killed = sum(r[3] for r in rows)

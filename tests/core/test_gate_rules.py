@@ -458,3 +458,36 @@ def test_the_monotonic_age_is_counted_to_the_microsecond(c: Community) -> None:
     clock.jump(-(UNDO_WINDOW + timedelta(milliseconds=100)))  # the wall says no time passed
     with pytest.raises(GateError, match="2 minutes"):
         gate.annul_last(operator="t")
+
+
+def test_amber_messages_say_when_and_where_the_pass_was_last_used(c: Community) -> None:
+    c.gate.decide(c.codes[1203], operator="t")  # out at 10:00 (Shanghai), gate-1
+    c.clock.advance(timedelta(minutes=7))
+    d = c.gate.decide(c.codes[1203], operator="t", direction="exit")
+    assert (d.message.zh, d.message.en) == (
+        "该户 11-24 10:00 已从gate-1外出,未回:可能是复印件,请核实身份",
+        "Household already out since 11-24 10:00 (gate-1): possible copy, check who this is",
+    )
+    assert d.last_use is not None
+    assert (d.last_use.at, d.last_use.gate_id) == ("2026-11-24T02:00:00.000Z", "gate-1")
+    c.gate.decide(c.codes[1203], operator="t")  # back at 10:07
+    d = c.gate.decide(c.codes[1203], operator="t", direction="entry")
+    assert (d.message.zh, d.message.en) == (
+        "该户 11-24 10:07 已从gate-1返回:可能是复印件,请核实身份",
+        "Household already came in at 11-24 10:07 (gate-1): possible copy, check who this is",
+    )
+    assert d.last_use is not None and d.last_use.at == "2026-11-24T02:07:00.000Z"
+    d = c.gate.decide(c.codes[1204], operator="t", direction="entry")  # never went out
+    assert (d.reason, d.last_use) == ("already_in", None)
+    assert (d.message.zh, d.message.en) == (
+        "该户没有外出记录:返回的居民请登记",
+        "No exit on record: register a returning resident",
+    )
+
+
+def test_only_amber_decisions_carry_a_last_use_and_only_entries_are_overdue(c: Community) -> None:
+    for text in (code(c, community=43), code(c, kid=9), code(c, household=9999)):
+        d = c.gate.decide(text, operator="t")
+        assert d.verdict == "red" and d.last_use is None and d.overdue is False
+    d = c.gate.decide(c.codes[1203], operator="t")
+    assert (d.reason, d.overdue, d.last_use) == ("ok", False, None)
