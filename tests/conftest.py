@@ -54,7 +54,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     seed = config.getoption("hypothesis_seed", None)
     return (
         f"hypothesis: profile {PROFILE!r}, seed {seed} (HYPOTHESIS_SEED={seed} repeats this run), "
-        f"max_examples={settings.default.max_examples}"
+        f"max_examples={settings().max_examples}"
     )
 
 
