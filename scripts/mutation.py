@@ -166,8 +166,11 @@ TARGETS: dict[str, Target] = {
             "menwei.sync.server.plan.x_validate_body__*",
             "menwei.sync.server.plan.x__opt_int__*",
             "menwei.sync.server.plan.x_parse_body__*",
-            "menwei.sync.server.plan.x_plan_ingest__*",
-            "menwei.sync.server.plan.xǁ_Plannerǁ*",
+            "menwei.sync.server.plan.xǁ_Plannerǁheld__*",
+            "menwei.sync.server.plan.xǁ_Plannerǁrun__*",
+            "menwei.sync.server.plan.xǁ_Plannerǁ_on_lineage__*",
+            "menwei.sync.server.plan.xǁ_Plannerǁ_one__*",
+            "menwei.sync.server.plan.xǁ_Plannerǁ_append__*",
         ),
         tests=("tests/sync/test_sync_ingest.py", "tests/sync/test_sync_plan.py"),
         faults=(
