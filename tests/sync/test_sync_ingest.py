@@ -512,3 +512,174 @@ def test_a_lost_answer_after_a_fork_continues_the_new_epoch(server: Server) -> N
     r = server.push(restored.batch(2, epoch=1))
     assert (r.forked, r.epoch, r.inserted, r.duplicates, r.acked_through_seq) == (False, 2, 1, 1, 3)
     assert [(e, s) for e, s, _, o in server.held() if o == 0] == [(1, 1), (2, 2), (2, 3)]
+
+
+# --- what the plan says, exactly -----------------------------------------------------------------
+
+
+def anomaly_rows(server: Server) -> list[tuple[str, str, str | None, str]]:
+    return sorted(
+        (a.anomaly_id, a.kind, a.gate_id, a.detail)
+        for a in server.storage.list_anomalies(COMMUNITY)
+        if a.kind in ("chain_break", "seq_reuse")
+    )
+
+
+def base_hash(server: Server, epoch: int) -> str:
+    row = server.storage.db.execute(
+        "select base_hash from streams where gate_id = ? and epoch = ?", [server.gate_id, epoch]
+    ).fetchone()
+    return str(row[0])
+
+
+def test_the_gap_anomaly_is_named_for_its_gate_epoch_and_missing_events(server: Server) -> None:
+    from menwei.sync.anomalies import anomaly_id
+
+    log = server.log()
+    for _ in range(4):
+        log.add()
+    batch = log.batch()
+    batch.events = [batch.events[0], batch.events[3]]
+    server.push(batch)
+    g = server.gate_id
+    assert anomaly_rows(server) == [
+        (
+            anomaly_id("chain_break", g, "1", "gap", "2-3"),
+            "chain_break",
+            g,
+            f"gate {g}: events 2-3 are missing from its log",
+        )
+    ]
+    # The later missing event filled first: nothing links back to check yet, it is taken.
+    r = server.push(log.batch(3, 3))
+    assert (r.inserted, r.rejected) == (1, [])
+    r = server.push(log.batch(2, 2))
+    assert (r.inserted, r.rejected) == (1, [])
+    assert sorted(h[1] for h in server.held()) == [1, 2, 3, 4]
+    assert len(anomaly_rows(server)) == 1
+
+
+def test_a_live_fork_opens_the_epoch_at_the_last_common_event(server: Server) -> None:
+    log = server.log()
+    for _ in range(3):
+        log.add()
+    server.push(log.batch())
+    restored = Log(server.gate_id, events=log.events[:2], minute=40)
+    restored.add(kind="entry")
+    r = server.push(restored.batch(3))
+    g = server.gate_id
+    assert (r.forked, r.epoch) == (True, 2)
+    assert server.stream(2) == (1, 2, 3) and base_hash(server, 2) == log.events[1].hash
+    [(_, kind, gate, detail)] = anomaly_rows(server)
+    assert (kind, gate) == ("seq_reuse", g)
+    assert detail == (
+        f"gate {g} wrote a different event 3 than the one the server holds (restored from an "
+        "old copy?); both are kept, the gate goes on in a new epoch (epoch 1 -> 2 after event 2)"
+    )
+
+
+def test_a_copy_older_than_the_current_epoch_forks_again_from_the_old_one(server: Server) -> None:
+    log = server.log()
+    log.add()
+    log.add()
+    server.push(log.batch())
+    x = Log(server.gate_id, events=log.events[:1], minute=40)
+    x.add(kind="entry")
+    x.add(kind="exit")
+    assert server.push(x.batch(2)).epoch == 2
+    y = Log(server.gate_id, events=log.events[:1], minute=50)
+    y.add(kind="entry", household=1204)
+    r = server.push(y.batch(2))
+    g = server.gate_id
+    assert (r.forked, r.epoch, r.inserted, r.acked_through_seq) == (True, 3, 1, 2)
+    assert server.stream(3) == (1, 1, 2) and base_hash(server, 3) == log.events[0].hash
+    held = {(e, s): o for e, s, _, o in server.held()}
+    # Epoch 2's events left the gate's log; epoch 1's event 1 is still in it; y2 is the head.
+    assert held == {(1, 1): 0, (1, 2): 1, (2, 2): 1, (2, 3): 1, (3, 2): 0}
+    details = [d for _, k, _, d in anomaly_rows(server) if k == "seq_reuse"]
+    assert (
+        f"gate {g} wrote a different event 2 in epoch 1, which it had left (restored from an old "
+        "copy?); both are kept, the gate goes on in a new epoch (epoch 1 -> 3 after event 1)"
+    ) in details
+    # The gate goes on in epoch 3 from there: its next event links to y2.
+    y.epoch = 3
+    y.add(kind="exit", household=1204)
+    r = server.push(y.batch(3))
+    assert (r.inserted, r.epoch, r.forked, r.acked_through_seq) == (1, 3, False, 3)
+    assert not [d for d in details if "does not follow" in d]
+
+
+def test_a_replayed_two_event_request_counts_both_duplicates(server: Server) -> None:
+    log = server.log()
+    log.add()
+    log.add()
+    server.push(log.batch())
+    x = Log(server.gate_id, events=log.events[:1], minute=40)
+    x.add(kind="entry")
+    x.add(kind="exit")
+    first_fork = x.batch(2)
+    server.push(first_fork)
+    y = Log(server.gate_id, events=log.events[:1], minute=50)
+    y.add(kind="entry", household=1204)
+    server.push(y.batch(2))
+    replayed = server.push(first_fork)
+    assert (replayed.duplicates, replayed.inserted, replayed.forked) == (2, 0, False)
+    assert server.epoch() == 3
+
+
+def test_a_lost_answer_after_a_fork_at_the_start(server: Server) -> None:
+    log = server.log()
+    log.add()
+    server.push(log.batch())
+    restored = Log(server.gate_id, events=[], minute=40)
+    restored.add(kind="exit", household=1204)
+    assert server.push(restored.batch()).epoch == 2  # forked at 0
+    restored.add(kind="entry", household=1204)
+    r = server.push(restored.batch(epoch=1))  # the gate did not hear of epoch 2
+    assert (r.forked, r.epoch, r.inserted, r.duplicates) == (False, 2, 1, 1)
+    assert [(e, s) for e, s, _, o in server.held() if o == 0] == [(2, 1), (2, 2)]
+
+
+def test_only_new_events_after_a_lost_answer_continue_the_new_epoch(server: Server) -> None:
+    log = server.log()
+    log.add()
+    log.add()
+    server.push(log.batch())
+    restored = Log(server.gate_id, events=log.events[:1], minute=40)
+    restored.add(kind="entry")
+    assert server.push(restored.batch(2)).epoch == 2
+    restored.add(kind="exit")
+    r = server.push(restored.batch(3, epoch=1))  # only event 3, under the old epoch
+    assert (r.forked, r.epoch, r.inserted, r.acked_through_seq) == (False, 2, 1, 3)
+    assert [(e, s) for e, s, _, o in server.held() if o == 0] == [(1, 1), (2, 2), (2, 3)]
+
+
+def test_a_probe_naming_an_old_epoch(server: Server) -> None:
+    log = server.log()
+    log.add()
+    log.add()
+    server.push(log.batch())
+    restored = Log(server.gate_id, events=log.events[:1], minute=40)
+    restored.add(kind="entry")
+    assert server.push(restored.batch(2)).epoch == 2
+    # An empty batch (the gate asks where it stands) naming epoch 1, head on the current log.
+    r = server.push(restored.batch(3, 2, epoch=1))
+    assert (r.epoch, r.forked, r.acked_through_seq) == (2, False, 2)
+    # The same from the other copy (head = the old event 2): it is not the current log.
+    r = server.push(log.batch(3, 2, epoch=1))
+    assert (r.epoch, r.forked) == (1, False)
+    assert server.epoch() == 2
+
+
+def test_a_resent_batch_below_the_fork_is_all_duplicates(server: Server) -> None:
+    log = server.log()
+    for _ in range(4):
+        log.add()
+    server.push(log.batch())
+    restored = Log(server.gate_id, events=log.events[:3], minute=40)
+    restored.add(kind="entry")
+    assert server.push(restored.batch(4)).epoch == 2  # base 3
+    restored.epoch = 2
+    r = server.push(restored.batch(1, epoch=2))  # events 1-3 live in epoch 1, the parent
+    assert (r.duplicates, r.inserted, r.rejected, r.forked) == (4, 0, [], False)
+    assert [k for _, k, _, _ in anomaly_rows(server)] == ["seq_reuse"]
