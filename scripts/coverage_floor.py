@@ -13,7 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-FLOORS = {"menwei/core/": 90.0, "menwei/sync/": 88.0}
+# Measured 2026-11-30: core 92.8%, sync 95.9% (statements and branches).
+FLOORS = {"menwei/core/": 91.5, "menwei/sync/": 94.0}
 
 
 def main(argv: list[str]) -> int:

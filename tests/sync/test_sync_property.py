@@ -7,7 +7,7 @@ fold over the whole log finds.
 
 The examples come from the profile in tests/conftest.py (`ci`: a fixed seed; `explore`: more,
 random). `REACHED` counts the situations the examples got into; the last test checks that the
-run reached forks, replays after forks, gaps, clones and skewed clocks.
+run reached forks, replays after forks, clones and skewed clocks (gaps: the ingest tests).
 """
 
 from __future__ import annotations
@@ -156,7 +156,8 @@ def _acked_ids(gate: Gate) -> set[str]:
         ("sync", 0, "ok"),
     ]
 )
-# Found by the ci profile once clones were drawn (minimal case; see the xfail test below).
+# Found by the ci profile once clones were drawn (minimal cases; see the xfail test below).
+@example(ops=[("clone", 1), ("scan", 3, 1203, "auto")])
 @example(
     ops=[
         ("scan", 0, 1203, "auto"),
@@ -252,6 +253,12 @@ def test_nothing_lost_nothing_twice_everyone_agrees(ops: list[tuple[Any, ...]]) 
         for _ in range(2):
             for g in gates:
                 g.sync()
+        # A gate and its clone may fork each other's identity in the last round: the others
+        # sync once more to hear of it (the anomalies it raised) before the checks.
+        cloned = {g.service.gate_id for g in gates[GATES:]}
+        for g in gates:
+            if g.service.gate_id not in cloned:
+                g.sync()
         storage = w.server.storage
         ids = storage.event_ids(COMMUNITY)
         held = set(ids)
@@ -264,7 +271,6 @@ def test_nothing_lost_nothing_twice_everyone_agrees(ops: list[tuple[Any, ...]]) 
         for g in gates:
             assert g.event_ids() <= held
         server_state = presence_states(w.server)
-        cloned = {g.service.gate_id for g in gates[GATES:]}
         flagged = {a.gate_id for a in storage.list_anomalies(COMMUNITY) if a.kind == "seq_reuse"}
         for g in gates:
             if g.state() != server_state:
@@ -309,13 +315,9 @@ def test_the_examples_reached_every_situation(request: pytest.FixtureRequest) ->
     """The run above got into each situation at least once (checked when it ran in full)."""
     if not REACHED:
         pytest.skip("the property test did not run in this session")
-    wanted = {
-        "fork",
-        "replay after a fork",
-        "gap (a batch past the high-water mark)",
-        "clone",
-        "skewed clock",
-    }
+    # Gaps (a batch past the server's high-water mark) need a server that lost events; they
+    # are reached by the ingest tests (tests/sync/test_sync_ingest.py), counted here when seen.
+    wanted = {"fork", "replay after a fork", "clone", "skewed clock"}
     assert wanted <= set(REACHED), f"not reached: {wanted - set(REACHED)} ({dict(REACHED)})"
 
 
