@@ -198,6 +198,41 @@ TARGETS: dict[str, Target] = {
 
 # Mutants that cannot change behaviour, with why. Keep docs/testing.md in step.
 EQUIVALENT: dict[str, str] = {
+    "menwei.sync.server.plan.x_validate_body__mutmut_180": (
+        "`g('overdue', False)` -> `g('overdue', True)`: either default is a bool, so an absent "
+        "`overdue` passes the type check the same way"
+    ),
+    "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_14": (
+        "the last line of `held` (position 0 is the genesis hash): every gate's first stream "
+        "starts at 0 with the genesis hash, so position 0 is answered by the base check first"
+    ),
+    "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_15": (
+        "the last line of `held` (position 0 is the genesis hash): every gate's first stream "
+        "starts at 0 with the genesis hash, so position 0 is answered by the base check first"
+    ),
+    "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_16": (
+        "the last line of `held` (position 0 is the genesis hash): every gate's first stream "
+        "starts at 0 with the genesis hash, so position 0 is answered by the base check first"
+    ),
+    "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_17": (
+        "the last line of `held` (position 0 is the genesis hash): every gate's first stream "
+        "starts at 0 with the genesis hash, so position 0 is answered by the base check first"
+    ),
+    "menwei.sync.server.plan.xǁ_Plannerǁ_one__mutmut_33": (
+        "`known.get(eid) if eid else None` -> always `known.get(eid)`: get(None) is None too"
+    ),
+    "menwei.sync.server.plan.xǁ_Plannerǁ_one__mutmut_146": (
+        "`if s > through_seq` -> `>=`: s == through_seq reaches this line only after a fork, "
+        "whose new stream holds through s - 1, so both take the branch"
+    ),
+    "menwei.sync.server.plan.xǁ_Plannerǁ_append__mutmut_63": (
+        "`problem or 'no body'`: validate_body always names a problem when the body is None, "
+        "so the default text is never used"
+    ),
+    "menwei.sync.server.plan.xǁ_Plannerǁ_append__mutmut_64": (
+        "`problem or 'no body'`: validate_body always names a problem when the body is None, "
+        "so the default text is never used"
+    ),
     "menwei.core.gate.xǁGateServiceǁannul_last__mutmut_147": (
         "`int(row['headcount'] or 1)` -> `or 2`: every trip event (exit, entry, override, "
         "register) is written with a headcount, so the default is never taken"

@@ -683,3 +683,70 @@ def test_a_resent_batch_below_the_fork_is_all_duplicates(server: Server) -> None
     r = server.push(restored.batch(1, epoch=2))  # events 1-3 live in epoch 1, the parent
     assert (r.duplicates, r.inserted, r.rejected, r.forked) == (4, 0, [], False)
     assert [k for _, k, _, _ in anomaly_rows(server)] == ["seq_reuse"]
+
+
+def test_a_fork_with_an_event_that_does_not_link(server: Server) -> None:
+    log = server.log()
+    for _ in range(3):
+        log.add()
+    server.push(log.batch())
+    restored = Log(server.gate_id, events=log.events[:2], minute=40)
+    body = json.loads(restored.add(kind="entry").body)
+    restored.events.pop()
+    bad_prev = "e" * 64
+    text = canonical(body)
+    odd = WireEvent(seq=3, prev_hash=bad_prev, hash=chain_hash(bad_prev, text), body=text)
+    r = server.push(PushBatch(epoch=1, from_seq=3, head_seq=3, head_hash=odd.hash, events=[odd]))
+    assert (r.forked, r.epoch, r.inserted) == (True, 2, 1)
+    # The new epoch starts from what the server holds at 2, not from what the event claims.
+    assert base_hash(server, 2) == log.events[1].hash
+    breaks = [d for _, k, _, d in anomaly_rows(server) if k == "chain_break"]
+    assert breaks == [f"gate {server.gate_id} epoch 2: event 3 does not follow event 2"]
+
+
+def test_a_different_event_below_the_fork_forks_again(server: Server) -> None:
+    log = server.log()
+    for _ in range(4):
+        log.add()
+    server.push(log.batch())
+    restored = Log(server.gate_id, events=log.events[:3], minute=40)
+    restored.add(kind="entry")
+    assert server.push(restored.batch(4)).epoch == 2  # base 3: events 1-3 are epoch 1's
+    other = Log(server.gate_id, epoch=2, minute=50)
+    z1 = other.add(kind="entry", household=2101)
+    r = server.push(PushBatch(epoch=2, from_seq=1, head_seq=1, head_hash=z1.hash, events=[z1]))
+    assert (r.forked, r.epoch) == (True, 3)
+    assert server.stream(3) == (2, 0, 1)
+
+
+def test_a_replay_of_two_events_of_an_old_epoch(server: Server) -> None:
+    log = server.log()
+    for _ in range(3):
+        log.add()
+    server.push(log.batch())
+    x = Log(server.gate_id, events=log.events[:1], minute=40)
+    x.add(kind="entry")
+    x.add(kind="exit")
+    first_fork = x.batch(2)
+    assert server.push(first_fork).epoch == 2
+    y = Log(server.gate_id, events=log.events[:1], minute=50)
+    y.add(kind="entry", household=1204)
+    assert server.push(y.batch(2)).epoch == 3
+    replayed = server.push(first_fork)  # both events sit under epoch 1's high-water mark
+    assert (replayed.duplicates, replayed.inserted, replayed.forked) == (2, 0, False)
+
+
+def test_the_words_of_a_bad_hash(server: Server) -> None:
+    log = server.log()
+    ev = log.add()
+    log.events[0] = WireEvent(
+        seq=1, prev_hash=ev.prev_hash, hash=ev.hash, body=ev.body.replace("1203", "1204")
+    )
+    r = server.push(log.batch())
+    assert [(x.reason, x.detail) for x in r.rejected] == [
+        ("bad_hash", "the body does not hash to the event's hash")
+    ]
+    g = server.gate_id
+    assert [d for _, _, _, d in anomaly_rows(server)] == [
+        f"gate {g} epoch 1: event 1 was altered: its body does not match its hash"
+    ]

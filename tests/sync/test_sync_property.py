@@ -156,6 +156,19 @@ def _acked_ids(gate: Gate) -> set[str]:
         ("sync", 0, "ok"),
     ]
 )
+# A request delivered before a fork, replayed after it (the fork happens mid-run).
+@example(
+    ops=[
+        ("scan", 0, 1203, "auto"),
+        ("sync", 0, "ok"),
+        ("restore", 0),
+        ("scan", 0, 1204, "auto"),
+        ("sync", 0, "ok"),
+        ("replay", 0),
+        ("scan", 0, 1204, "auto"),
+        ("replay", 1),
+    ]
+)
 # Found by the ci profile once clones were drawn (minimal cases; see the xfail test below).
 @example(ops=[("clone", 1), ("scan", 3, 1203, "auto")])
 @example(
