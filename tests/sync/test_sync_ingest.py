@@ -750,3 +750,64 @@ def test_the_words_of_a_bad_hash(server: Server) -> None:
     assert [d for _, _, _, d in anomaly_rows(server)] == [
         f"gate {g} epoch 1: event 1 was altered: its body does not match its hash"
     ]
+
+
+def test_every_field_of_a_stored_event(server: Server) -> None:
+    log = server.log()
+    ev = log.add(
+        kind="override",
+        household=2102,
+        direction="exit",
+        serial=3,
+        reason="outside_window",
+        ref="e-7",
+        overdue=True,
+        clock_offset_ms=-1500,
+        override_reason="medical",
+    )
+    plain = log.add(kind="entry", household=2102, override_reason=5)
+    r = server.push(log.batch())
+    assert (r.inserted, r.rejected) == (2, [])
+    rows = list(
+        server.storage.db.query(
+            "select kind, direction, household, serial, reason, wall_time, ref, overdue,"
+            " clock_offset_ms, body, prev_hash, hash, received_at, source, orphan, epoch, seq"
+            " from events order by seq"
+        )
+    )
+    assert rows[0] == dict(
+        kind="override",
+        direction="exit",
+        household=2102,
+        serial=3,
+        reason="outside_window",
+        wall_time="2026-11-24T02:01:00.000Z",
+        ref="e-7",
+        overdue=1,
+        clock_offset_ms=-1500,
+        body=ev.body,
+        prev_hash=ev.prev_hash,
+        hash=ev.hash,
+        received_at="2026-11-24T02:00:00.000Z",
+        source="push",
+        orphan=0,
+        epoch=1,
+        seq=1,
+    )
+    assert (rows[1]["kind"], rows[1]["overdue"], rows[1]["ref"], rows[1]["body"]) == (
+        "entry",
+        0,
+        None,
+        plain.body,
+    )
+
+
+def test_the_same_event_twice_in_one_batch_is_stored_once(server: Server) -> None:
+    log = server.log()
+    log.add()
+    log.add()
+    batch = log.batch()
+    batch.events = [batch.events[0], batch.events[0], batch.events[1]]
+    r = server.push(batch)
+    assert (r.inserted, r.duplicates, r.acked_through_seq, r.rejected) == (2, 1, 2, [])
+    assert [h[1] for h in server.held()] == [1, 2]
