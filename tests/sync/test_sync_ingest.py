@@ -414,6 +414,7 @@ def test_a_gate_that_never_enrolled_cannot_push(server: Server) -> None:
     with pytest.raises(StorageError) as err:
         server.storage.push(pending, server.log().batch(), now=NOW)
     assert err.value.code == "not_enrolled"
+    assert err.value.message == "This gate has not enrolled yet."
 
 
 # --- restores, forks and replays -------------------------------------------------------------------
@@ -448,6 +449,11 @@ def test_a_restored_gate_before_it_writes_anything_forks_at_its_head(server: Ser
     r = server.push(log.batch(4, 3, head_seq=1, head_hash=log.events[0].hash))
     assert (r.forked, r.epoch, r.acked_through_seq) == (True, 2, 1)
     assert server.stream(2) == (1, 1, 1)
+    g = server.gate_id
+    assert [d for _, _, _, d in anomaly_rows(server)] == [
+        f"gate {g} came back with a log ending at event 1 while the server holds up to 3: "
+        "restored from an old copy; it goes on in a new epoch (epoch 1 -> 2 after event 1)"
+    ]
     # A head that is not what the server holds there is no restore: nothing happens.
     r = server.push(log.batch(4, 3, epoch=2, head_seq=1, head_hash="e" * 64))
     assert (r.forked, r.epoch) == (False, 2)
@@ -811,3 +817,22 @@ def test_the_same_event_twice_in_one_batch_is_stored_once(server: Server) -> Non
     r = server.push(batch)
     assert (r.inserted, r.duplicates, r.acked_through_seq, r.rejected) == (2, 1, 2, [])
     assert [h[1] for h in server.held()] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("offset", "flagged"), [(120_000, False), (120_001, True), (-300_000, True)]
+)
+def test_a_gate_clock_far_off_is_noted(server: Server, offset: int, flagged: bool) -> None:
+    log = server.log()
+    log.add()
+    server.push(log.batch(clock_offset_ms=offset))
+    notes = [
+        (a.kind, a.gate_id, a.detail)
+        for a in server.storage.list_anomalies(COMMUNITY)
+        if a.kind == "clock_suspect" and "at a sync on" in a.detail
+    ]
+    g = server.gate_id
+    words = (
+        f"gate {g}: its clock was {offset / 1000:+.0f} s off the server's at a sync on 2026-11-24"
+    )
+    assert notes == ([("clock_suspect", g, words)] if flagged else [])
