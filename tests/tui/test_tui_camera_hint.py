@@ -15,7 +15,7 @@ from menwei.scanner.synth import Look, Shot
 from menwei.screens.widgets import StatusBar
 from tests.conftest import Community
 from tests.scanner.cards import pass_card
-from tests.tui.helpers import anyio_backend, gate_app, plain  # noqa: F401
+from tests.tui.helpers import gate_app, plain
 
 pytestmark = pytest.mark.anyio
 
