@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBS := libzbar0 tmux fonts-wqy-microhei postgresql
 DEBS += espeak-ng alsa-utils  # the verdict spoken in Mandarin, and a player for the sound cues
+# faketime: runs the suite at another date (docs/testing.md).
+DEBS += faketime
 
 .PHONY: demo test check setup debs bench clean
 
@@ -37,7 +39,8 @@ check: setup
 	$(BIN)/lint-imports
 
 test: check
-	$(BIN)/pytest
+	$(BIN)/pytest --cov=menwei --cov-branch --cov-report=term:skip-covered --cov-report=json:build/coverage.json
+	$(BIN)/python scripts/coverage_floor.py build/coverage.json
 
 bench: setup
 	for s in scripts/bench_*.py; do $(BIN)/python $$s; done
@@ -59,3 +62,8 @@ $(SYNAPSE_STAMP):
 .PHONY: synapse-env
 synapse-env: $(SYNAPSE_STAMP)
 test: $(SYNAPSE_STAMP)
+# Mutation testing of the decision rules, the pass parser, the state fold and the ingest
+# (scripts/mutation.py holds the target list); prints each target's score. Not part of `make test`.
+.PHONY: mutation
+mutation: setup
+	$(BIN)/python scripts/mutation.py

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from menwei.core.clock import FrozenClock
 from menwei.core.community import adopt_policy, init_community
@@ -16,8 +20,49 @@ from menwei.core.home import Home
 from menwei.core.issuing import issue
 from menwei.core.store import Store
 
+# --- hypothesis -----------------------------------------------------------------------------------
+# `ci` (the default): one fixed seed, printed in pytest's header, so every run draws the same
+# examples; enough of them to reach forks, replays after forks, gaps, clones and skewed clocks.
+# `explore` (HYPOTHESIS_PROFILE=explore): a new random seed each run (printed: rerun a failure
+# with HYPOTHESIS_SEED=N) and many more examples. A failure found so becomes an @example.
+CI_SEED = 20261124
+_COMMON = dict(
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile("ci", max_examples=100, database=None, **_COMMON)  # type: ignore[arg-type]
+settings.register_profile(
+    "explore",
+    max_examples=2000,
+    database=DirectoryBasedExampleDatabase(".hypothesis/examples"),
+    **_COMMON,  # type: ignore[arg-type]
+)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+_seed_env = os.environ.get("HYPOTHESIS_SEED")
+SEED = int(_seed_env) if _seed_env else CI_SEED if PROFILE == "ci" else random.randrange(2**32)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Handed to Hypothesis' own --hypothesis-seed (this hook runs before its plugin's).
+    if config.getoption("hypothesis_seed", None) is None:
+        config.option.hypothesis_seed = str(SEED)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    seed = config.getoption("hypothesis_seed", None)
+    return (
+        f"hypothesis: profile {PROFILE!r}, seed {seed} (HYPOTHESIS_SEED={seed} repeats this run), "
+        f"max_examples={settings().max_examples}"
+    )
+
+
 # 2026-11-24 10:00 in Shanghai (a Tuesday).
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+# Passes are valid at the test clock (T0) and, for the CLI tests that run a command on the
+# machine's clock, at the real date too, whatever it is: no test expires on a calendar day.
+PASS_UNTIL = max(T0.date(), date.today()) + timedelta(days=400)
 
 HOUSEHOLDS = [
     # household, building, unit, room, group, members, category
@@ -64,7 +109,7 @@ def community(home: Home) -> Iterator[Community]:
     init_community(home, community=42, name="测试小区", now=T0)
     store = Store.open(home.db_path)
     add_households(store, HOUSEHOLDS)
-    issued = issue(home, store, households=None, now=T0, valid_until=date(2027, 5, 1))
+    issued = issue(home, store, households=None, now=T0, valid_until=PASS_UNTIL)
     clock = FrozenClock(T0)
     gate = GateService(store, clock=clock)
     yield Community(home, store, clock, gate, {p.household.number: p.code for p in issued})

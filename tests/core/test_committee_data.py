@@ -491,8 +491,11 @@ def test_menwei_gate_still_opens_the_app_with_its_options(
     opened: list[dict[str, Any]] = []
     monkeypatch.setattr(gate_app.gate, "callback", lambda **kw: opened.append(kw))
     ok()
-    ok("gate", "--camera", "none", "--lang", "en")
-    assert opened == [{"camera": "auto", "lang": "zh"}, {"camera": "none", "lang": "en"}]
+    ok("gate", "--camera", "none", "--lang", "en", "--no-sound")
+    assert opened == [
+        {"camera": "auto", "lang": "zh", "sound": None},
+        {"camera": "none", "lang": "en", "sound": False},
+    ]
 
 
 def test_a_backup_runs_while_the_gate_is_writing(fresh: Home, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ def genuine(community: Community) -> set[str]:
 @given(text=st.text(max_size=300))
 def test_random_text(community: Community, genuine: set[str], text: str) -> None:
     d = community.gate.decide(text, operator="fuzz", dry_run=True)
-    assert d.verdict != "green" or text in genuine
+    assert d.verdict != "green" or text.upper() in genuine  # read as the scanner sent it, any case
 
 
 @SETTINGS
@@ -56,7 +56,7 @@ def test_mutated_genuine_passes(
         i = data.draw(st.integers(0, len(code) - 1))
         text = code[:i] + data.draw(st.characters()) + code[i + 1 :]
     d = community.gate.decide(text, operator="fuzz", dry_run=True)
-    assert d.verdict != "green" or text in genuine
+    assert d.verdict != "green" or text.upper() in genuine  # read as the scanner sent it, any case
 
 
 @SETTINGS

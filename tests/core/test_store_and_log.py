@@ -111,3 +111,26 @@ def test_uuid7_is_time_ordered_and_unique() -> None:
     t = datetime(2026, 1, 1, tzinfo=UTC)
     ids = [uuid7(t + timedelta(milliseconds=i)) for i in range(100)]
     assert ids == sorted(ids) and len(set(ids)) == 100
+
+
+def test_opening_the_store_again_keeps_the_first_connections_locks(community: Community) -> None:
+    """The gate app opens the store again from background threads. If that open closed a
+    descriptor of the file, the process's POSIX locks would go, another process's last close
+    would checkpoint and delete the WAL, and later commits would land in a deleted file."""
+    import subprocess
+    import sys
+
+    path = community.home.db_path
+    Store.open(path).close()  # a second open and close in this process
+    reader = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
+        " print(c.execute(\"select count(*) from meta where key like 'probe%'\").fetchone()[0]);"
+        " c.close()"
+    )
+    assert subprocess.run([sys.executable, "-c", reader, str(path)], check=True).returncode == 0
+    with community.store.write() as db:
+        db.execute("insert into meta (key, value) values ('probe-1', 'written after')")
+    seen = subprocess.run(
+        [sys.executable, "-c", reader, str(path)], check=True, capture_output=True, text=True
+    )
+    assert seen.stdout.strip() == "1"

@@ -40,6 +40,8 @@ from menwei.sync.server.sqlite import SqlStorage
 from tests.sync.postgres import PostgresCluster
 
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+# Valid at T0 and at the machine's date, whatever it is (some tests run the CLI on the real clock).
+PASS_UNTIL = max(T0.date(), date.today()) + timedelta(days=400)
 COMMUNITY = 4201
 HOUSEHOLDS = [
     (1203, "3", "2", "301", "3", 3, "normal"),
@@ -130,7 +132,7 @@ def make_committee(
             ]
         add_households(store, rows)
         issued = issue(
-            home, store, households=None, now=T0 - timedelta(days=30), valid_until=date(2027, 5, 1)
+            home, store, households=None, now=T0 - timedelta(days=30), valid_until=PASS_UNTIL
         )
     finally:
         store.close()
@@ -324,7 +326,7 @@ def world(root: Path, *, clock: FrozenClock | None = None, **kwargs: Any) -> Ite
             yield w
         finally:
             w.close()
-            if w.server is not server:  # a test restarted the server: stop the new one too
+            if w.server is not server:  # a test put another server in its place: stop it too
                 w.server.stop()
 
 

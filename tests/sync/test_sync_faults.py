@@ -3,7 +3,6 @@ restored from an old copy of its database."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import cycle
 from pathlib import Path
@@ -30,16 +29,9 @@ from tests.sync.helpers import (
     presence_states,
     replay,
     restore_db,
-    world,
 )
 
 pytestmark = pytest.mark.usefixtures("backend")
-
-
-@pytest.fixture
-def w(tmp_path: Path) -> Iterator[World]:
-    with world(tmp_path) as w:
-        yield w
 
 
 def scan_many(
@@ -123,9 +115,11 @@ def test_the_server_killed_mid_batch_and_restarted(tmp_path: Path, die_after: in
         server.kill()
     scan_many(a, codes, 600, step=timedelta(milliseconds=5))
     dying = ServerProcess(home, port, die_after=die_after)
-    with pytest.raises(SyncOffline):
-        a.sync(retries=0, batch_size=300)
-    dying.kill()
+    try:
+        with pytest.raises(SyncOffline):
+            a.sync(retries=0, batch_size=300)
+    finally:
+        dying.kill()  # dead already when the test goes right; stopped here when it does not
     assert dying.proc.returncode == 9, "the server died in the middle of a batch"
     server = ServerProcess(home, port)
     try:

@@ -4,7 +4,6 @@ reference data, the status bar."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from menwei.core.store import Store
 from menwei.sync.client import SyncOffline
 from menwei.sync.enrollment import enroll
 from menwei.sync.status import sync_status
-from tests.sync.helpers import COMMUNITY, T0, FaultyTransport, Gate, World, presence_states, world
+from tests.sync.helpers import COMMUNITY, T0, FaultyTransport, Gate, World, presence_states
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -33,12 +32,6 @@ groups = ["3"]
 start = "08:00"
 end = "09:00"
 """
-
-
-@pytest.fixture
-def w(tmp_path: Path) -> Iterator[World]:
-    with world(tmp_path) as w:
-        yield w
 
 
 def let_in(gate: Gate, code: str) -> list[str]:

@@ -4,14 +4,14 @@ scanner, a forged pass, and a steady cursor for snapshots."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+import time
+from collections.abc import Callable
 
-import pytest
 from rich.console import Console
 from textual import events
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
 from menwei.core import base45, passes
 from menwei.gateapp.app import GateApp, make_app
@@ -100,14 +100,13 @@ def forged(code: str) -> str:
     return passes.PREFIX + base45.encode(bytes(raw))
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """The async tests run on asyncio (Textual's loop), through anyio's pytest plugin."""
-    return "asyncio"
-
-
-@pytest.fixture
-def steady_cursor(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No blinking cursor: a snapshot must not depend on when it was taken."""
-    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
-    yield
+async def wait_until(
+    pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 10
+) -> None:
+    """Wait for the app to get there (a message handled, a timer fired), not for a fixed time:
+    the deadline only stops a test that would otherwise hang."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the app did not get there within {timeout} s")
+        await pilot.pause(0.02)

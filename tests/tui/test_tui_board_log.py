@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Input
 from menwei.gateapp.words import group_key, next_window
 from menwei.screens.log import LogScreen
 from tests.conftest import Community
-from tests.tui.helpers import anyio_backend, gate_app, scan, type_text  # noqa: F401
+from tests.tui.helpers import gate_app, scan, type_text
 
 SH = ZoneInfo("Asia/Shanghai")
 

@@ -16,7 +16,7 @@ from menwei.output.printing import PrintedPass, print_passes
 from menwei.screens.dialogs import PresentScreen
 from menwei.screens.widgets import StatusBar
 from tests.conftest import Community
-from tests.tui.helpers import anyio_backend, gate_app, plain, type_text  # noqa: F401
+from tests.tui.helpers import gate_app, plain, type_text, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -33,10 +33,7 @@ def print_some(community: Community, numbers: list[int]) -> Path:
 
 async def wait_for_verdict(app: GateApp, pilot: object) -> None:
     """The camera thread takes a moment: wait for its message, not for a fixed time."""
-    for _ in range(100):
-        if app.scan_screen.panel.decision is not None:
-            return
-        await pilot.pause(0.05)  # type: ignore[attr-defined]
+    await wait_until(pilot, lambda: app.scan_screen.panel.decision is not None)  # type: ignore[arg-type]
 
 
 async def test_the_demo_camera_shows_a_printed_pass(community: Community) -> None:

@@ -16,14 +16,14 @@ from menwei.screens.log import LogScreen
 from menwei.screens.shift import HandoverScreen, SignInScreen
 from menwei.screens.widgets import KeyBar, StatusBar
 from tests.conftest import Community
-from tests.tui.helpers import (  # noqa: F401 - fixtures
-    anyio_backend,
+from tests.tui.helpers import (
     forged,
     gate_app,
     plain,
     press_digit,
     scan,
     type_text,
+    wait_until,
 )
 
 pytestmark = pytest.mark.anyio
@@ -85,7 +85,7 @@ async def test_a_forged_pass_is_red_and_cannot_be_overridden(community: Communit
     app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
     async with app.run_test(size=(80, 24)) as pilot:
         await scan(pilot, forged(community.codes[1203]))
-        await pilot.pause(0.8)  # the three bells are spaced out
+        await wait_until(pilot, lambda: len(bells) >= 3)  # the three bells are spaced out
         d = app.scan_screen.panel.decision
         assert d is not None and d.verdict == "red" and d.reason == "forged"
         assert "禁 止 通 行" in panel_text(app)
@@ -261,11 +261,9 @@ async def test_the_verdict_clears_after_its_countdown(community: Community) -> N
         await scan(pilot, community.codes[1203])
         assert "5秒后清除" in panel_text(app)
         community.clock.advance(timedelta(seconds=3))
-        await pilot.pause(0.3)
-        assert "2秒后清除" in panel_text(app)
+        await wait_until(pilot, lambda: "2秒后清除" in panel_text(app))
         community.clock.advance(timedelta(seconds=3))
-        await pilot.pause(0.3)
-        assert app.scan_screen.panel.decision is None
+        await wait_until(pilot, lambda: app.scan_screen.panel.decision is None)
         assert "请 出 示 通 行 证" in panel_text(app)
 
 

@@ -14,7 +14,7 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.conftest import Community
-from tests.tui.helpers import forged, gate_app, scan, steady_cursor, type_text  # noqa: F401
+from tests.tui.helpers import forged, gate_app, scan, type_text
 
 SIZES = [(80, 24), (120, 40)]
 LANGS = ["zh", "en"]

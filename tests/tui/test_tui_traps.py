@@ -24,9 +24,8 @@ from menwei.screens.dialogs import (
 )
 from menwei.screens.shift import SignInScreen
 from tests.conftest import Community
-from tests.tui.helpers import (  # noqa: F401 - fixtures
+from tests.tui.helpers import (
     KEY_SETTLE_S,
-    anyio_backend,
     gate_app,
     plain,
     press_digit,

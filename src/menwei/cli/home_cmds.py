@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,7 @@ gate = _GateGroup(
     params=list(_app_command().params),
     callback=_open_app,
     invoke_without_command=True,
-    help=(_app_command().help or "Open the gate app.")
+    help=inspect.cleandoc(_app_command().help or "Open the gate app.")
     + "\n\n`menwei gate rename NAME` gives this gate a new name (e.g. 东门).",
 )
 

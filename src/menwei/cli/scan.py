@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from menwei.scanner.pipeline import ScannedCode
     from menwei.scanner.sources import CameraStatus
 
-DECODER_CHOICE = click.Choice(["zxing", "zxing-2x", "zxing-3x", "zbar", "opencv"])
+DECODER_CHOICE = click.Choice(
+    ["zxing", "zxing-smooth", "zxing-sharp", "zxing-2x", "zxing-3x", "zbar", "opencv"]
+)
 
 
 def _cascade(names: tuple[str, ...], default: tuple[str, ...]) -> Any:
@@ -61,7 +63,8 @@ def _cascade(names: tuple[str, ...], default: tuple[str, ...]) -> Any:
     "decoders",
     type=DECODER_CHOICE,
     multiple=True,
-    help="Decoders to try, in order (repeat; default: zxing, then zxing on a 2x upscale).",
+    help="Decoders to try, in order (repeat; default: zxing on the frame as it is, smoothed, "
+    "sharpened, then upscaled 2x).",
 )
 @click.option(
     "--realtime/--every-frame",
@@ -221,12 +224,50 @@ def decode(images: tuple[str, ...], decoders: tuple[str, ...], as_json: bool) ->
 
 
 @click.command()
-@click.option("--camera", "cameras", multiple=True, help="Also try this camera (index or path).")
+@click.option(
+    "--camera",
+    "live",
+    is_flag=True,
+    help="Watch the camera live: frames per second, exposure and focus hints, and whether a "
+    "pass held up to it is read (use --source for another camera or a video file).",
+)
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    help="A camera (index or /dev/videoN) or video file: watched with --camera (default: the "
+    "first camera); without --camera, also probed.",
+)
+@click.option(
+    "--seconds",
+    type=float,
+    default=15.0,
+    show_default=True,
+    help="With --camera: how long to watch.",
+)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 @click.option("--no-probe", is_flag=True, help="List cameras without opening them.")
 @json_option
 @reports_errors
-def doctor(cameras: tuple[str, ...], no_probe: bool, as_json: bool) -> None:
-    """Say which QR decoders and cameras this machine can use, and why not."""
+def doctor(
+    live: bool,
+    sources: tuple[str, ...],
+    seconds: float,
+    lang: str,
+    no_probe: bool,
+    as_json: bool,
+) -> None:
+    """Say which QR decoders and cameras this machine can use, and why not.
+
+    With --camera, watch one camera (or a video file) for a while instead, printing a line a
+    second: frames per second, whether the picture is too dark, too bright or soft, whether a QR
+    code is in view, what to tell the person holding it, and each code read.
+    """
+    if live:
+        from menwei.cli.camera_check import camera_check
+
+        camera_check(sources[0] if sources else None, seconds, lang=lang, as_json=as_json)
+        return
     from menwei.scanner.decoders import available_decoders
     from menwei.scanner.sources import list_cameras
 
@@ -234,7 +275,7 @@ def doctor(cameras: tuple[str, ...], no_probe: bool, as_json: bool) -> None:
         {"name": s.name, "usable": s.usable, "default": s.default, "detail": s.detail}
         for s in available_decoders()
     ]
-    targets = list(dict.fromkeys([*list_cameras(), *cameras]))
+    targets = list(dict.fromkeys([*list_cameras(), *sources]))
     found = [_probe(t, probe=not no_probe) for t in targets]
     ok = any(d["usable"] for d in decoders if d["default"])
     sound = _sound_status()
@@ -246,7 +287,7 @@ def doctor(cameras: tuple[str, ...], no_probe: bool, as_json: bool) -> None:
     for d in decoders:
         mark = click.style("yes", fg="green") if d["usable"] else click.style("no ", fg="yellow")
         role = "default" if d["default"] else "fallback"
-        click.echo(f"  {mark} {d['name']:<9} {role:<8}  {d['detail']}")
+        click.echo(f"  {mark} {d['name']:<12} {role:<8}  {d['detail']}")
     click.echo("Cameras:")
     if not found:
         click.echo("  none found (no /dev/video*); a video file or folder works: --source FILE")

@@ -70,22 +70,23 @@ def damaged(path: Path | str | None, what: str, what_zh: str) -> DamagedDatabase
 
 def classify_file(path: Path) -> None:
     """Raise when an existing file is empty or not SQLite at all (before opening it)."""
+    # Never open() the file itself: closing any descriptor of a database releases every POSIX
+    # lock this process holds on it, SQLite's included (the gate app opens the store again from
+    # its background threads); the header is read through SQLite in `classify_schema`.
     try:
         size = path.stat().st_size
-        with path.open("rb") as fh:
-            header = fh.read(len(SQLITE_HEADER))
     except FileNotFoundError:
         return
     except OSError as exc:
         raise damaged(path, f"cannot be read: {exc.strerror}", "无法读取") from None
+    if not os.access(path, os.R_OK):
+        raise damaged(path, "cannot be read: permission denied", "无法读取")
     if size == 0:
         raise EmptyDatabase(
             f"{path} is empty (0 bytes): the gate's records are gone from it. It is not "
             f"initialised again. {WAY_OUT[1]}",
             f"数据库文件 {path} 是空的(0 字节):门岗记录已不在其中。不会重新初始化。{WAY_OUT[0]}",
         )
-    if header != SQLITE_HEADER:
-        raise damaged(path, "it is not a SQLite database", "不是 SQLite 数据库")
 
 
 def classify_schema(conn: sqlite3.Connection, path: Path | None) -> None:
@@ -93,6 +94,8 @@ def classify_schema(conn: sqlite3.Connection, path: Path | None) -> None:
     try:
         names = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")]
     except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise damaged(path, "it is not a SQLite database", "不是 SQLite 数据库") from None
         raise damaged(path, str(exc), "无法读取表结构") from None
     if MIGRATIONS_TABLE in names:
         return

@@ -33,7 +33,11 @@ def make_private(path: Path) -> None:
     """Create a database file readable by its owner only (0600), or tighten an existing one:
     it holds the roster with contacts. SQLite gives its -wal and -shm files the same mode."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
+    if not path.exists():
+        # Only a file no connection can have open yet is opened here: closing any descriptor of
+        # a database releases every POSIX lock this process holds on it (SQLite's connections
+        # included), after which another process may checkpoint and delete the WAL under them.
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o600))
     for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         try:
             if p.stat().st_mode & 0o077:

@@ -34,6 +34,7 @@ class CameraFeed:
 
     def run(self, on_code: CodeCallback, on_status: StatusCallback, stop: threading.Event) -> None:
         from menwei.scanner.decoders import Decoding
+        from menwei.scanner.hints import Hint
         from menwei.scanner.pipeline import CameraPipeline, ScannedCode
         from menwei.scanner.sources import CameraSource, CameraStatus, Frame, parse_source
 
@@ -41,13 +42,23 @@ class CameraFeed:
             on_status(FeedStatus(status.state, status.message, status.fps))
 
         last_report = [0.0]
+        hint: list[Hint | None] = [None]
+
+        def open_status() -> FeedStatus:
+            said = hint[0]
+            zh, en = (said.zh, said.en) if said else ("", "")
+            return FeedStatus("open", self.label, round(camera.fps, 1), zh, en)
 
         def each_frame(frame: Frame, decoding: Decoding) -> None:
             while not self._forget.empty():
                 self._debounce.reset(self._forget.get_nowait())
             if frame.captured - last_report[0] >= STATUS_EVERY_S:
                 last_report[0] = frame.captured
-                on_status(FeedStatus("open", self.label, round(camera.fps, 1)))
+                on_status(open_status())
+
+        def advised(said: Hint | None) -> None:
+            hint[0] = said
+            on_status(open_status())
 
         def found(code: ScannedCode) -> None:
             on_code(code.text, time.monotonic() - (code.latency_ms or 0.0) / 1000)
@@ -56,7 +67,9 @@ class CameraFeed:
         camera = CameraSource(
             parse_source(self.source), realtime=True, on_status=report, retry_initial=True
         )
-        pipeline = CameraPipeline(camera, debouncer=self._debounce, on_frame=each_frame)
+        pipeline = CameraPipeline(
+            camera, debouncer=self._debounce, on_frame=each_frame, on_hint=advised
+        )
         with camera:  # the device is released however the loop ends
             pipeline.run(found, stop)
 

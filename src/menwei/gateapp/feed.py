@@ -22,6 +22,13 @@ class FeedStatus:
     state: FeedState
     message: str = ""
     fps: float = 0.0
+    # What to tell the person holding a pass the camera sees but cannot read (issue 15), in
+    # both languages; empty when there is nothing to say.
+    hint_zh: str = ""
+    hint_en: str = ""
+
+    def hint(self, lang: str) -> str:
+        return self.hint_zh if lang == "zh" else self.hint_en
 
 
 # on_code(text, seen_at): a new presentation of a code; seen_at is time.monotonic() of the frame.

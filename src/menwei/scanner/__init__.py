@@ -15,6 +15,7 @@ from menwei.scanner.decoders import (
     available_decoders,
     build_cascade,
 )
+from menwei.scanner.hints import HINTS, Hint, HintTracker
 from menwei.scanner.manual import ManualEntryError, ManualQuery
 from menwei.scanner.pipeline import (
     CameraPipeline,
@@ -35,6 +36,7 @@ from menwei.scanner.sources import (
 from menwei.scanner.wedge import WedgeDetector, WedgeScan
 
 __all__ = [
+    "HINTS",
     "CameraPipeline",
     "CameraSource",
     "CameraStatus",
@@ -47,6 +49,8 @@ __all__ = [
     "DecoderUnavailable",
     "Decoding",
     "Frame",
+    "Hint",
+    "HintTracker",
     "LineSource",
     "ManualEntryError",
     "ManualQuery",

@@ -17,7 +17,8 @@ from typing import Any, Literal, TextIO
 
 from menwei.scanner import manual
 from menwei.scanner.debounce import Debouncer
-from menwei.scanner.decoders import Cascade, Decoding, build_cascade
+from menwei.scanner.decoders import Cascade, Decoding, build_cascade, to_gray
+from menwei.scanner.hints import Hint, HintTracker, Observation, find_finders, observe
 from menwei.scanner.sources import CameraSource, Frame
 from menwei.scanner.wedge import WedgeScan
 
@@ -55,6 +56,8 @@ class PipelineStats:
     frames_with_code: int = 0
     codes: int = 0
     decode_ms: list[float] = field(default_factory=list)
+    hint_ms: list[float] = field(default_factory=list)  # looking for an unread symbol
+    hints: int = 0
 
     def summary(self, source: CameraSource | None = None) -> dict[str, Any]:
         times = sorted(self.decode_ms)
@@ -75,11 +78,18 @@ class PipelineStats:
         return out
 
 
+HINT_LOOK_EVERY_S = 0.2  # look for an unread symbol at most five times a second
+
+
 class CameraPipeline:
     """Decodes the newest camera frame, debounces, and calls `on_code` once per presentation.
 
     `on_code` runs on the caller's thread (the one that calls `run`); a TUI worker posts a message
-    from it. `on_frame` sees every decoded frame, for a preview.
+    from it. `on_frame` sees every decoded frame, for a preview. `on_hint` is called when what to
+    tell the person changes: a `Hint` once a QR symbol has been in view for a second without
+    being read, None when that ends (a read, or the symbol gone). Looking for the symbol costs
+    1-2 ms, so it is done on unread frames at most every `HINT_LOOK_EVERY_S`, and only when
+    `on_hint` is given.
     """
 
     def __init__(
@@ -91,6 +101,8 @@ class CameraPipeline:
         debouncer: Debouncer | None = None,
         wall: Callable[[], datetime] = _utc_now,
         on_frame: Callable[[Frame, Decoding], None] | None = None,
+        on_hint: Callable[[Hint | None], None] | None = None,
+        hints: HintTracker | None = None,
     ) -> None:
         self.source = source
         self.on_code: Callable[[ScannedCode], None] = on_code or (lambda code: None)
@@ -98,7 +110,11 @@ class CameraPipeline:
         self.debouncer = debouncer or Debouncer()
         self.wall = wall
         self.on_frame = on_frame
+        self.on_hint = on_hint
+        self.hints = hints or HintTracker()
         self.stats = PipelineStats()
+        self._looked_at: float | None = None
+        self._seen: Observation | None = None
 
     def run(
         self,
@@ -121,6 +137,8 @@ class CameraPipeline:
         out = []
         if decoding.texts:
             self.stats.frames_with_code += 1
+        if self.on_hint is not None:
+            self._advise(frame, bool(decoding.texts))
         for text in decoding.texts:
             # The frame's own clock: media time for a file, so a video debounces the same
             # however fast it is played.
@@ -139,6 +157,21 @@ class CameraPipeline:
             self.on_code(code)
             out.append(code)
         return out
+
+    def _advise(self, frame: Frame, read: bool) -> None:
+        if read:
+            self._seen = None
+            self._looked_at = None
+        elif self._looked_at is None or not 0 <= frame.at - self._looked_at < HINT_LOOK_EVERY_S:
+            start = time.perf_counter()
+            gray = to_gray(frame.image)
+            self._seen = observe(gray, find_finders(gray))
+            self._looked_at = frame.at
+            self.stats.hint_ms.append((time.perf_counter() - start) * 1000)
+        hint = self.hints.update(frame.at, read=read, seen=self._seen)
+        if self.hints.changed and self.on_hint is not None:
+            self.stats.hints += hint is not None
+            self.on_hint(hint)
 
 
 class LineSource:

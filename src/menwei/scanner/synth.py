@@ -101,7 +101,12 @@ class Look:
     contrast: float = 1.0  # <1 flattens (low light, washed-out print)
     glare: float = 0.0  # 0..1: strength of a bright elliptical reflection over the card
     jpeg_quality: int = 0  # 0: no recompression
-    motion_px: float = 0.0  # horizontal motion blur length
+    motion_px: float = 0.0  # motion blur length
+    motion_deg: float = 0.0  # its direction (0: horizontal)
+    # A pass shown on a phone: the card is drawn on a pixel grid of this pitch (frame pixels per
+    # screen pixel, about 0.4-0.9) and sampled without a lens's low-pass: moiré. 0: paper.
+    screen_px: float = 0.0
+    cover: float = 0.0  # 0..0.4: a thumb over that share of the symbol's width, from one side
 
 
 @dataclass
@@ -175,8 +180,21 @@ def compose(card: Card, look: Look, background: Image, rng: np.random.Generator)
         dst = ((quad - np.array([x0, y0], np.float32)) * ss).astype(np.float32)
         matrix = cv2.getPerspectiveTransform(src, dst)
         img = card.image
-        card_bgr = img if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-        paper = card_bgr.astype(np.float32) * 0.82 + 30  # print is never pure black or white
+        card_bgr = np.asarray(
+            img if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2BGR), dtype=np.uint8
+        )
+        if look.screen_px > 0:
+            # A screen: a grid of R, G, B stripes that the sensor's pixels average only in
+            # part (a box, not a low-pass filter), which is where moiré comes from.
+            scale = look.module_px * card.modules / w
+            paper = _screen_texture(card_bgr, scale / look.screen_px)
+            sh, sw = paper.shape[:2]
+            src = np.array([[0, 0], [sw, 0], [sw, sh], [0, sh]], dtype=np.float32)
+            dst = ((quad - np.array([x0, y0], np.float32)) * ss).astype(np.float32)
+            matrix = cv2.getPerspectiveTransform(src, dst)
+            h, w = sh, sw
+        else:
+            paper = card_bgr.astype(np.float32) * 0.82 + 30  # print is never pure black or white
         size = (bw * ss, bh * ss)
         warped = cv2.warpPerspective(paper, matrix, size, flags=cv2.INTER_LINEAR)
         mask = cv2.warpPerspective(
@@ -186,7 +204,63 @@ def compose(card: Card, look: Look, background: Image, rng: np.random.Generator)
         alpha = cv2.resize(mask, (bw, bh), interpolation=cv2.INTER_AREA)[..., None]
         roi = frame[y0:y1, x0:x1]
         frame[y0:y1, x0:x1] = small * alpha + roi * (1 - alpha)
+        if look.cover > 0:
+            _thumb(frame, quad, card.symbol, look.cover, rng)
     return degrade(frame, look, rng, card_quad=quad, symbol=card.symbol)
+
+
+def _symbol_centre(
+    quad: npt.NDArray[Any], symbol: tuple[float, float, float]
+) -> tuple[float, float, float]:
+    """The symbol's centre in the frame and its width in frame pixels."""
+    u, v, width = symbol
+    q = quad
+    cx, cy = (1 - u) * (1 - v) * q[0] + u * (1 - v) * q[1] + u * v * q[2] + (1 - u) * v * q[3]
+    return float(cx), float(cy), float(np.ptp(quad[:, 0])) * width
+
+
+def _screen_texture(card_bgr: Image, screen_per_card_px: float) -> npt.NDArray[Any]:
+    """The card as a phone screen shows it: each screen pixel three coloured stripes and a gap,
+    drawn 4x4 texture pixels, inside a black bezel."""
+    h, w = card_bgr.shape[:2]
+    sw, sh = max(round(w * screen_per_card_px), 8), max(round(h * screen_per_card_px), 8)
+    shown = cv2.resize(card_bgr, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
+    shown = 18 + shown * (235 / 255) * np.array([1.0, 0.93, 0.85], np.float32)  # cool, emissive
+    cell = np.zeros((4, 4, 3), np.float32)
+    for channel in range(3):  # BGR stripes, then a dark column; a dark row between pixel rows
+        cell[:3, channel, channel] = 3.2
+    grid = np.tile(cell, (sh, sw, 1))
+    texture = np.repeat(np.repeat(shown, 4, axis=0), 4, axis=1) * grid
+    bezel = max(sw // 16, 2) * 4
+    return cv2.copyMakeBorder(texture, bezel, bezel, bezel, bezel, cv2.BORDER_CONSTANT, value=8)
+
+
+def _thumb(
+    frame: npt.NDArray[Any],
+    quad: npt.NDArray[Any],
+    symbol: tuple[float, float, float],
+    cover: float,
+    rng: np.random.Generator,
+) -> None:
+    """A thumb over `cover` of the symbol's width, coming in from a random side."""
+    cx, cy, span = _symbol_centre(quad, symbol)
+    theta = rng.uniform(0, 2 * math.pi)
+    ux, uy = math.cos(theta), math.sin(theta)
+    reach = span / 2 - cover * span  # from the centre to the thumb's tip
+    length, width = span * 1.2, span * 0.45
+    mx, my = cx + ux * (reach + length / 2), cy + uy * (reach + length / 2)
+    skin = [float(c) for c in rng.uniform([95, 125, 170], [130, 160, 215])]
+    cv2.ellipse(
+        frame,
+        (round(mx), round(my)),
+        (max(round(length / 2), 1), max(round(width / 2), 1)),
+        math.degrees(theta),
+        0,
+        360,
+        skin,
+        -1,
+        cv2.LINE_AA,
+    )
 
 
 def degrade(
@@ -202,13 +276,7 @@ def degrade(
     if look.glare > 0:
         fh, fw = img.shape[:2]
         if card_quad is not None:
-            # The symbol's centre, by bilinear interpolation of the card's corners.
-            u, v, width = symbol
-            q = card_quad
-            cx, cy = (
-                (1 - u) * (1 - v) * q[0] + u * (1 - v) * q[1] + u * v * q[2] + (1 - u) * v * q[3]
-            )
-            span = float(np.ptp(card_quad[:, 0])) * width
+            cx, cy, span = _symbol_centre(card_quad, symbol)
         else:
             cx, cy, span = fw / 2, fh / 2, fw / 3
         gx = cx + rng.uniform(-0.25, 0.25) * span
@@ -220,9 +288,18 @@ def degrade(
         img = img + (255 - img) * (look.glare * glare)[..., None]
     if look.motion_px >= 1:
         k = round(look.motion_px)
-        kernel = np.zeros((1, k), np.float32)
-        kernel[0, :] = 1.0 / k
-        img = cv2.filter2D(img, -1, kernel)
+        size = k if k % 2 else k + 1
+        kernel = np.zeros((size, size), np.float32)
+        c = (size - 1) / 2
+        dx, dy = math.cos(math.radians(look.motion_deg)), math.sin(math.radians(look.motion_deg))
+        cv2.line(
+            kernel,
+            (round(c - dx * (k - 1) / 2), round(c - dy * (k - 1) / 2)),
+            (round(c + dx * (k - 1) / 2), round(c + dy * (k - 1) / 2)),
+            1.0,
+            1,
+        )
+        img = cv2.filter2D(img, -1, kernel / max(float(kernel.sum()), 1.0))
     if look.blur_sigma > 0:
         img = cv2.GaussianBlur(img, (0, 0), look.blur_sigma)
     if look.contrast != 1.0 or look.gamma != 1.0:
@@ -365,6 +442,217 @@ def write_video(
                 writer.write(compose(shot.card, held, bg, rng))
                 index += 1
             truth.append((shot.card.text, first_full, index - slide - 1))
+    finally:
+        writer.release()
+    return VideoTruth(fps=fps, frames=index, presentations=truth)
+
+
+# --- degradations by kind ----------------------------------------------------------------------
+
+# What makes a gate frame hard, one kind at a time (each on top of a mild webcam: some noise,
+# some blur, sometimes JPEG). "none" is an empty view: most frames at a gate show no card.
+KINDS: tuple[str, ...] = (
+    "low-light",
+    "glare",
+    "tilt",
+    "motion",
+    "defocus",
+    "phone",
+    "covered",
+    "small",
+)
+
+
+def kind_look(kind: str, rng: np.random.Generator) -> Look:
+    """A look of one kind of trouble (see KINDS), drawn from `rng`."""
+    base = Look(
+        module_px=float(rng.uniform(3.2, 5.0)),
+        angle_deg=float(rng.uniform(-30, 30)),
+        tilt_x=float(rng.uniform(-15, 15)),
+        tilt_y=float(rng.uniform(-12, 12)),
+        center=(float(rng.uniform(0.35, 0.65)), float(rng.uniform(0.35, 0.65))),
+        blur_sigma=float(rng.uniform(0.5, 1.0)),
+        noise_sigma=float(rng.uniform(2, 5)),
+        jpeg_quality=int(rng.choice([0, int(rng.integers(40, 85))])),
+    )
+    if kind == "low-light":
+        return replace(
+            base,
+            gamma=float(rng.uniform(1.8, 3.0)),
+            contrast=float(rng.uniform(0.2, 0.5)),
+            noise_sigma=float(rng.uniform(5, 11)),
+            blur_sigma=float(rng.uniform(0.7, 1.3)),
+        )
+    if kind == "glare":
+        return replace(base, glare=float(rng.uniform(0.6, 0.98)))
+    if kind == "tilt":
+        sign_x, sign_y = rng.choice([-1, 1], 2)
+        return replace(
+            base,
+            tilt_x=float(sign_x * rng.uniform(38, 58)),
+            tilt_y=float(sign_y * rng.uniform(20, 45)),
+            angle_deg=float(rng.uniform(-90, 90)),
+        )
+    if kind == "motion":
+        return replace(
+            base,
+            motion_px=float(rng.uniform(4.0, 10.0)),
+            motion_deg=float(rng.uniform(0, 180)),
+            module_px=float(rng.uniform(3.8, 5.5)),
+        )
+    if kind == "defocus":
+        return replace(
+            base, blur_sigma=float(rng.uniform(1.5, 2.5)), module_px=float(rng.uniform(3.8, 5.5))
+        )
+    if kind == "phone":
+        return replace(
+            base,
+            screen_px=float(rng.uniform(0.35, 0.9)),
+            blur_sigma=float(rng.uniform(0.0, 0.6)),
+            glare=float(rng.choice([0.0, 0.0, rng.uniform(0.3, 0.7)])),
+        )
+    if kind == "covered":
+        return replace(base, cover=float(rng.uniform(0.12, 0.3)))
+    if kind == "small":
+        return replace(
+            base, module_px=float(rng.uniform(2.0, 3.0)), blur_sigma=float(rng.uniform(0.7, 1.1))
+        )
+    raise ValueError(f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
+
+
+@dataclass(frozen=True)
+class KindSample:
+    image: Image
+    expected: str | None  # None: no card in view
+    kind: str
+    look: Look | None
+
+
+def kind_corpus(
+    cards: Sequence[Card], per_kind: int, *, seed: int, empty: int = 0
+) -> Iterator[KindSample]:
+    """`per_kind` frames of each kind in KINDS and `empty` frames without a card, from `seed`."""
+    rng = np.random.default_rng(seed)
+    backgrounds = [Background(FRAME_SIZE, seed=seed * 100 + i).image() for i in range(8)]
+    i = 0
+    for kind in KINDS:
+        for _ in range(per_kind):
+            card = cards[i % len(cards)]
+            look = kind_look(kind, rng)
+            image = compose(card, look, backgrounds[i % len(backgrounds)], rng)
+            yield KindSample(image, card.text, kind, look)
+            i += 1
+    for k in range(empty):
+        look = kind_look(KINDS[k % len(KINDS)], rng)
+        image = degrade(backgrounds[k % len(backgrounds)].astype(np.float32), look, rng)
+        yield KindSample(image, None, "none", None)
+
+
+# --- presentations -----------------------------------------------------------------------------
+
+PRESENTATION_KINDS: tuple[str, ...] = ("plain", "motion", "glare", "low-light", "tilt", "phone")
+
+
+def presentation(
+    card: Card,
+    kind: str,
+    rng: np.random.Generator,
+    background: Image,
+    *,
+    fps: float = 30.0,
+    approach_s: float = 1.0,
+    seconds: float = 2.0,
+) -> Iterator[Image]:
+    """Frames of one presentation: the card, in view from the first frame, is brought from arm's
+    length towards the camera over `approach_s` (modules growing from ~2 to ~4.5 px, blurred by
+    the movement, slowing down as it arrives), then held with a little hand shake."""
+    start_px, end_px = float(rng.uniform(1.7, 2.4)), float(rng.uniform(3.8, 5.0))
+    start = (float(rng.uniform(0.3, 0.7)), float(rng.uniform(0.55, 0.75)))
+    end = (float(rng.uniform(0.42, 0.58)), float(rng.uniform(0.42, 0.58)))
+    angle = float(rng.uniform(-25, 25))
+    look = Look(
+        angle_deg=angle,
+        tilt_x=float(rng.uniform(-15, 15)),
+        tilt_y=float(rng.uniform(-10, 10)),
+        blur_sigma=float(rng.uniform(0.5, 0.9)),
+        noise_sigma=float(rng.uniform(2, 5)),
+        jpeg_quality=int(rng.integers(50, 85)),
+    )
+    if kind == "glare":
+        look = replace(look, glare=float(rng.uniform(0.6, 0.95)))
+    elif kind == "low-light":
+        look = replace(
+            look,
+            gamma=float(rng.uniform(1.8, 2.8)),
+            contrast=float(rng.uniform(0.25, 0.5)),
+            noise_sigma=float(rng.uniform(5, 10)),
+        )
+    elif kind == "tilt":
+        look = replace(look, tilt_x=float(rng.choice([-1, 1]) * rng.uniform(35, 55)))
+    elif kind == "phone":
+        look = replace(look, screen_px=float(rng.uniform(0.35, 0.9)), blur_sigma=0.4)
+    elif kind not in ("plain", "motion"):
+        raise ValueError(f"unknown presentation kind {kind!r}")
+    shake = 0.012 if kind == "motion" else 0.004
+    frames = max(round(seconds * fps), 1)
+    approach = max(round(approach_s * fps), 1)
+    previous: tuple[float, float, float] | None = None
+    for k in range(frames):
+        t = min(k / approach, 1.0)
+        ease = 1 - (1 - t) ** 2  # fast at first, slowing as it arrives
+        module_px = start_px + (end_px - start_px) * ease
+        jitter = rng.normal(0, shake, 2)
+        cx = start[0] + (end[0] - start[0]) * ease + float(jitter[0])
+        cy = start[1] + (end[1] - start[1]) * ease + float(jitter[1])
+        # Motion blur over an exposure of half a frame: how far the card's centre moved since
+        # the last frame, plus how far the symbol's edges (~20 modules out) moved as it grew.
+        moved = 0.0
+        direction = 0.0
+        if previous is not None:
+            dx, dy = (cx - previous[0]) * FRAME_SIZE[0], (cy - previous[1]) * FRAME_SIZE[1]
+            grew = 20 * abs(module_px - previous[2])
+            moved = 0.5 * (math.hypot(dx, dy) + grew)
+            direction = math.degrees(math.atan2(dy, dx))
+        previous = (cx, cy, module_px)
+        seen = replace(
+            look,
+            module_px=module_px,
+            center=(cx, cy),
+            angle_deg=angle + float(rng.normal(0, 0.8)),
+            motion_px=moved if moved >= 1.5 else 0.0,
+            motion_deg=direction,
+        )
+        yield compose(card, seen, background, rng)
+
+
+def write_presentations(
+    path: Path,
+    shown: Sequence[tuple[Card, str]],
+    *,
+    fps: float = 30.0,
+    seed: int = 9,
+    seconds: float = 2.0,
+    gap_s: float = 0.5,
+) -> VideoTruth:
+    """Write an MJPG .avi of presentations (`presentation` frames of each card with its kind),
+    each followed by `gap_s` of empty view. Returns which frames show which card."""
+    rng = np.random.default_rng(seed)
+    bg = Background(seed=seed).image()
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, FRAME_SIZE)
+    if not writer.isOpened():
+        raise RuntimeError(f"cannot write video {path}")
+    index = 0
+    truth: list[tuple[str, int, int]] = []
+    try:
+        for card, kind in shown:
+            first = index
+            for image in presentation(card, kind, rng, bg, fps=fps, seconds=seconds):
+                writer.write(image)
+                index += 1
+            truth.append((card.text, first, index - 1))
+            for _ in range(max(round(gap_s * fps), 0)):
+                writer.write(degrade(bg, Look(), rng))
+                index += 1
     finally:
         writer.release()
     return VideoTruth(fps=fps, frames=index, presentations=truth)

@@ -66,9 +66,10 @@ class StatusBar(Static):
         if cam is None:
             return s.t("camera.none")
         if cam.state == "open":
+            said = f" {cam.hint(s.lang)}" if cam.hint(s.lang) else ""
             if cam.fps:
-                return s.t("camera.open_fps", fps=f"{cam.fps:.0f}")
-            return s.t("camera.open")
+                return s.t("camera.open_fps", fps=f"{cam.fps:.0f}") + said
+            return s.t("camera.open") + said
         return s.t(f"camera.{cam.state}")
 
     def _sync(self) -> str:
