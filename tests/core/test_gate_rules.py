@@ -248,7 +248,11 @@ def test_undo_takes_the_last_trip_and_says_which(c: Community) -> None:
     gate.decide("not a pass", operator="t")  # a refusal is not a trip: not what undo takes
     d = gate.annul_last(operator="t")
     assert d.household_number == 1204 and d.headcount == 1
-    assert "1204" in d.message.zh and "exit 10:00" in d.message.en
+    assert (
+        "1204" in d.message.zh
+        and "10:00 外出1人" in d.message.zh
+        and "out, 1 person, at 10:00" in d.message.en
+    )
     annul = last_event(c)
     assert (annul.kind, annul.household, annul.direction, annul.operator) == (
         "annul",
@@ -418,8 +422,8 @@ def test_an_undo_in_full_and_its_hooks(c: Community) -> None:
     assert d.household == c.gate.household(1203)
     assert (d.title.zh, d.title.en) == ("已撤销", "Undone")
     assert (d.message.zh, d.message.en) == (
-        "已撤销户号 1203 的上一条记录(exit 10:00)",
-        "Undid household 1203's last record (exit 10:00)",
+        "已撤销户号 1203 的上一条记录:10:00 外出3人",
+        "Undid household 1203's last record: out, 3 people, at 10:00",
     )
     e = last_event(c)
     assert (d.recorded, d.event_id, d.seq) == (True, e.event_id, e.seq)

@@ -10,7 +10,7 @@ import itertools
 import json
 from typing import Any
 
-from menwei.core import state
+from menwei.core import ordering, state
 from menwei.core.model import HouseholdState
 from tests.conftest import Community
 
@@ -34,11 +34,13 @@ def remote(
     n = next(_gseq)
     eid = event_id or f"r-{n:04d}"
     body = json.dumps({"window": window} if window else {})
+    okey = ordering.order_key_of(dict(wall_time=wall_time, gate_id=gate_id, seq=n, event_id=eid))
     with c.store.write() as db:
         db.execute(
             "insert into remote_events (event_id, gate_id, epoch, seq, kind, direction, household,"
-            " reason, headcount, wall_time, ref, body) values (?, ?, 1, ?, ?, ?, ?, 'ok', ?, ?, ?, ?)",
-            [eid, gate_id, n, kind, direction, household, headcount, wall_time, ref, body],
+            " reason, headcount, wall_time, ref, body, okey)"
+            " values (?, ?, 1, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?)",
+            [eid, gate_id, n, kind, direction, household, headcount, wall_time, ref, body, okey],
         )
     return eid
 
@@ -71,14 +73,16 @@ def test_state_follows_time_order_not_arrival_order(c: Community) -> None:
     assert rebuilt(c, 1203) == {1203: ("out", "2026-11-24T02:05:00.000Z", late_exit)}
 
 
-def test_equal_times_are_ordered_by_event_id(c: Community) -> None:
+def test_equal_times_are_ordered_by_gate_and_sequence(c: Community) -> None:
+    # The shared order breaks a tie of times by gate, then sequence (then event id): the
+    # event a gate recorded later wins, whatever its id.
     t = "2026-11-24T02:05:00.000Z"
     remote(c, "entry", 1204, t, event_id="b-entry")
     remote(c, "exit", 1204, t, event_id="a-exit")
-    assert rebuilt(c, 1204)[1204] == ("in", t, "b-entry")
-    remote(c, "exit", 1203, t, event_id="d-exit")
-    remote(c, "entry", 1203, t, event_id="c-entry")
-    assert rebuilt(c, 1203)[1203] == ("out", t, "d-exit")
+    assert rebuilt(c, 1204)[1204] == ("out", t, "a-exit")
+    remote(c, "exit", 1203, t, event_id="d-exit", gate_id="gate-8")
+    remote(c, "entry", 1203, t, event_id="c-entry", gate_id="gate-9")
+    assert rebuilt(c, 1203)[1203] == ("in", t, "c-entry")
 
 
 def test_annulled_events_do_not_count_wherever_the_annul_is(c: Community) -> None:
@@ -131,6 +135,7 @@ def test_apply_keeps_every_field_of_the_moving_event(c: Community) -> None:
         event_id="e-1",
         headcount=3,
         window="09:00-10:00",
+        okey=None,
     )
     assert c.store.one("select * from household_state where household = 1204") is None
     assert state.get(c.store.db, 1203) == HouseholdState(

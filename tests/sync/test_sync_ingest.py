@@ -284,7 +284,6 @@ def test_an_altered_body_is_rejected_and_kept(server: Server) -> None:
         ("A" * 64, None),
         ("a" * 63, None),
         ("g" * 64, None),
-        ("a" * 65, None),
         (None, "0" * 63),
         (None, "Z" * 64),
     ],
@@ -301,6 +300,14 @@ def test_malformed_hashes_are_rejected(server: Server, hash_: str | None, prev: 
         ("invalid", "hash and prev_hash must be 64 lowercase hex")
     ]
     assert server.held() == []
+
+
+def test_an_overlong_hash_or_body_never_reaches_the_ingest() -> None:
+    # The wire schema bounds them (docs/sync.md, "Limits"): the request is refused whole.
+    with pytest.raises(ValueError, match="at most 64 characters"):
+        WireEvent(seq=1, prev_hash="0" * 64, hash="a" * 65, body="{}")
+    with pytest.raises(ValueError, match="at most 8192 characters"):
+        WireEvent(seq=1, prev_hash="0" * 64, hash="a" * 64, body="[" * 100_000)
 
 
 def test_an_event_id_already_used_by_another_event_is_a_conflict(server: Server) -> None:
@@ -413,7 +420,7 @@ def test_the_edges_of_each_range_are_taken(server: Server, name: str, value: Any
         ('{"a": NaN}', "the body is not a JSON object"),
         ('{"a": Infinity}', "the body is not a JSON object"),
         ("not json", "the body is not a JSON object"),
-        ("[" * 100_000, "the body is not a JSON object"),
+        ("[" * 8_000, "the body is not a JSON object"),  # deep, within the body's length limit
     ],
 )
 def test_bodies_that_are_not_json_objects(server: Server, text: str, detail: str) -> None:
@@ -518,12 +525,16 @@ def test_an_old_epochs_bundle_is_kept_but_not_in_the_gates_log(server: Server) -
     restored.add(kind="exit", household=1204)
     r = server.push(restored.batch())  # a different event 1: fork at 0
     assert (r.forked, r.epoch) == (True, 2)
-    # A bundle of epoch 1 (the replaced laptop's log) with a new event 2 that links to event 1.
+    # A bundle of epoch 1 (the replaced laptop's log) with a new event 2 that links to event 1:
+    # the old laptop went on recording after the copy forked, so two copies are live. It is
+    # forked too and said (`cloned_gate`); its event is kept for every copy to pull.
     log.add(kind="entry")
     r = server.push(log.batch(2, 2, epoch=1))
-    assert r.inserted == 1 and server.epoch() == 2
-    orphan = {s: o for e, s, _, o in server.held() if e == 1}
-    assert orphan == {1: 1, 2: 1}
+    assert (r.inserted, r.forked, r.epoch) == (1, True, 3)
+    assert server.epoch() == 3
+    assert "cloned_gate" in {a.kind for a in server.storage.list_anomalies(COMMUNITY)}
+    assert {s for e, s, _, _ in server.held() if e == 1} == {1}
+    assert [(e, s) for e, s, _, _ in server.held() if e == 3] == [(3, 2)]
 
 
 def test_a_lost_answer_after_a_fork_continues_the_new_epoch(server: Server) -> None:
@@ -694,10 +705,12 @@ def test_a_probe_naming_an_old_epoch(server: Server) -> None:
     # An empty batch (the gate asks where it stands) naming epoch 1, head on the current log.
     r = server.push(restored.batch(3, 2, epoch=1))
     assert (r.epoch, r.forked, r.acked_through_seq) == (2, False, 2)
-    # The same from the other copy (head = the old event 2): it is not the current log.
+    # The same from the other copy (head = the old event 2): a second live copy, even with
+    # nothing new to say. It is forked too, and said.
     r = server.push(log.batch(3, 2, epoch=1))
-    assert (r.epoch, r.forked) == (1, False)
-    assert server.epoch() == 2
+    assert (r.epoch, r.forked) == (3, True)
+    assert server.epoch() == 3
+    assert "cloned_gate" in {a.kind for a in server.storage.list_anomalies(COMMUNITY)}
 
 
 def test_a_resent_batch_below_the_fork_is_all_duplicates(server: Server) -> None:
