@@ -1146,6 +1146,11 @@ def building_names(store: Store) -> list[str]:
     return sorted((str(r[0]) for r in rows), key=natural_key)
 
 
+# (what, listed as, several, 中文, 中文 several) for the messages of `_find_one`
+_GROUP_WORDS = ("building group", "groups", "building groups", "楼组", "几个楼组")
+_BUILDING_WORDS = ("building", "buildings", "buildings", "楼栋", "几栋楼")
+
+
 def find_group(store: Store, query: str) -> str:
     """The roster's own name of a building group typed as '第3楼组', '3楼组' or '3'.
 
@@ -1153,41 +1158,37 @@ def find_group(store: Store, query: str) -> str:
     """
     from menwei.core.names import group_matches
 
-    names = group_names(store)
-    found = group_matches(query, names)
-    if len(found) == 1:
-        return found[0]
-    shown = ", ".join(names[:12]) + (f" … (+{len(names) - 12})" if len(names) > 12 else "")
-    if not found:
-        raise RosterError(
-            f"No building group {query!r} in the roster (groups: {shown or 'none'}).",
-            zh=f"花名册里没有楼组 {query!r}(现有楼组:{shown or '无'})。",
-        )
-    both = ", ".join(found)
-    raise RosterError(
-        f"{query!r} could mean several building groups ({both}); write the name in full.",
-        zh=f"{query!r} 可能是几个楼组({both}),请写全名。",
-    )
+    return _find_one(query, group_names(store), group_matches, _GROUP_WORDS)
 
 
 def find_building(store: Store, query: str) -> str:
     """The roster's own name of a building typed as '12号楼', '12栋' or '12' (see `find_group`)."""
     from menwei.core.names import building_matches
 
-    names = building_names(store)
-    found = building_matches(query, names)
+    return _find_one(query, building_names(store), building_matches, _BUILDING_WORDS)
+
+
+def _find_one(
+    query: str,
+    names: list[str],
+    matches: Callable[[str, list[str]], list[str]],
+    words: tuple[str, str, str, str, str],
+) -> str:
+    """The one name of `names` that `query` means; RosterError when none or several do."""
+    what, listed, several, what_zh, several_zh = words
+    found = matches(query, names)
     if len(found) == 1:
         return found[0]
     shown = ", ".join(names[:12]) + (f" … (+{len(names) - 12})" if len(names) > 12 else "")
     if not found:
         raise RosterError(
-            f"No building {query!r} in the roster (buildings: {shown or 'none'}).",
-            zh=f"花名册里没有楼栋 {query!r}(现有楼栋:{shown or '无'})。",
+            f"No {what} {query!r} in the roster ({listed}: {shown or 'none'}).",
+            zh=f"花名册里没有{what_zh} {query!r}(现有{what_zh}:{shown or '无'})。",
         )
     both = ", ".join(found)
     raise RosterError(
-        f"{query!r} could mean several buildings ({both}); write the name in full.",
-        zh=f"{query!r} 可能是几栋楼({both}),请写全名。",
+        f"{query!r} could mean several {several} ({both}); write the name in full.",
+        zh=f"{query!r} 可能是{several_zh}({both}),请写全名。",
     )
 
 
