@@ -199,7 +199,7 @@ def server_run(
     from menwei.sync import tls
     from menwei.sync.server.app import make_server_app
     from menwei.sync.server.backends import is_postgres
-    from menwei.sync.server.guard import Limits, make_server, server_config
+    from menwei.sync.server.guard import Limits, make_server, serve_workers, server_config
 
     home = get_home()
     if database:
@@ -256,8 +256,6 @@ def server_run(
         # Each worker process builds its own app (and connection pool) from the environment.
         import os
 
-        from uvicorn.supervisors import Multiprocess
-
         storage.close()
         os.environ["MENWEI_HOME"] = str(home.root)
         os.environ["MENWEI_SERVER_DATABASE"] = str(database)
@@ -275,8 +273,7 @@ def server_run(
             factory=True,
             workers=workers,
         )
-        sock = config.bind_socket()
-        Multiprocess(config, sockets=[sock]).run()
+        serve_workers(config, workers)
         return
     config = server_config(
         app,

@@ -25,14 +25,15 @@ from menwei.sync.anomalies import (
 )
 from menwei.sync.server.plan import AnomalyPut, ClockNote, NewEventRow
 from menwei.sync.server.rules import PolicyCache, ReferenceView, event_findings
-from menwei.sync.server.sql import Tx
+from menwei.sync.server.sql import Tx, member_of
 
 __all__ = ["AnomalyBook", "NewEventRow", "PolicyCache", "event_anomalies", "fold_households"]
 
 TRIP_KINDS = ("exit", "entry", "override", "register")
-_PRESENCE = (
-    "insert into presence (community_id, household, state, since, gate_id, event_id, okey) "
-    "values (?, ?, ?, ?, ?, ?, ?) on conflict(community_id, household) do update set "
+_PRESENCE_COLUMNS = ("community_id", "household", "state", "since", "gate_id", "event_id", "okey")
+_PRESENCE_TYPES = ("bigint", "integer", "text", "text", "text", "text", "text")
+_PRESENCE_CONFLICT = (
+    "on conflict(community_id, household) do update set "
     "state = excluded.state, since = excluded.since, gate_id = excluded.gate_id, "
     "event_id = excluded.event_id, okey = excluded.okey"
 )
@@ -163,18 +164,16 @@ def _write_fold(
             [community_id, household],
         )
     else:
-        db.execute(
-            _PRESENCE,
-            [
-                community_id,
-                household,
-                fold.state,
-                fold.last.wall_time,
-                fold.last.gate_id,
-                fold.last.event_id,
-                fold.last.key,
-            ],
+        row = (
+            community_id,
+            household,
+            fold.state,
+            fold.last.wall_time,
+            fold.last.gate_id,
+            fold.last.event_id,
+            fold.last.key,
         )
+        db.upsert_many("presence", _PRESENCE_COLUMNS, _PRESENCE_TYPES, [row], _PRESENCE_CONFLICT)
     for f in fold.findings:
         book.put(
             f.anomaly_id,
@@ -248,14 +247,11 @@ def fold_households(
                 starts[household] = min(key, starts.get(household, key))
                 slow.add(household)
     presence: dict[int, Any] = {}
-    numbers = list(starts)
-    for i in range(0, len(numbers), 500):
-        chunk = numbers[i : i + 500]
-        marks = ",".join("?" for _ in chunk)
+    for cond, params in member_of(db, "household", list(starts), "bigint"):
         for row in db.execute(
             "select household, state, since, gate_id, event_id, okey from presence "
-            f"where community_id = ? and household in ({marks})",
-            [community_id, *chunk],
+            f"where community_id = ? and {cond}",
+            [community_id, *params],
         ).fetchall():
             presence[int(row[0])] = row
     moved: list[tuple[Any, ...]] = []
@@ -297,7 +293,7 @@ def fold_households(
                 detail=f.detail,
                 sort_key=f.sort_key,
             )
-    db.executemany(_PRESENCE, moved)
+    db.upsert_many("presence", _PRESENCE_COLUMNS, _PRESENCE_TYPES, moved, _PRESENCE_CONFLICT)
 
 
 def load_reference_view(
@@ -315,19 +311,17 @@ def load_reference_view(
     numbers = sorted({r.household for r in rows if r.household is not None})
     households: dict[int, tuple[str, str]] = {}
     floors: dict[int, list[tuple[int, str]]] = {}
-    for i in range(0, len(numbers), 500):
-        chunk = numbers[i : i + 500]
-        marks = ",".join("?" for _ in chunk)
+    for cond, params in member_of(db, "household", numbers, "bigint"):
         for h, group, category in db.execute(
             "select household, building_group, category from ref_households "
-            f"where community_id = ? and deleted = 0 and household in ({marks})",
-            [community_id, *chunk],
+            f"where community_id = ? and deleted = 0 and {cond}",
+            [community_id, *params],
         ).fetchall():
             households[int(h)] = (group, category)
         for h, serial, at in db.execute(
             "select household, min_serial, revoked_at from revocation_history "
-            f"where community_id = ? and household in ({marks})",
-            [community_id, *chunk],
+            f"where community_id = ? and {cond}",
+            [community_id, *params],
         ).fetchall():
             floors.setdefault(int(h), []).append((int(serial), str(at)))
     return ReferenceView(policies, households, {h: tuple(f) for h, f in floors.items()}, cache)

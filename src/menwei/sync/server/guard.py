@@ -16,9 +16,12 @@ The numbers are in `Limits`, and in docs/sync.md ("Limits").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
 import resource
+import socket
 import time
 import traceback
 from collections import OrderedDict, deque
@@ -243,6 +246,13 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # asyncio sets TCP_NODELAY only on sockets it made with proto=IPPROTO_TCP; a socket bound
+        # beforehand (the worker processes share one) has proto 0, so a keep-alive answer would
+        # wait ~40 ms on the client's delayed ACK (Nagle). Set it on every TCP connection.
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._wait_for_head()
         if len(self.connections) > self.limits.max_connections:
             self._make_room()
@@ -333,6 +343,69 @@ def make_server(config: Any) -> Any:
                 del loop.create_server
 
     return GuardedServer(config)
+
+
+def serve_workers(config: Any, workers: int) -> None:
+    """Run `workers` processes of the server on one listening socket, until SIGTERM or SIGINT.
+
+    Each worker is a fork of this process that builds its own app (and connection pool) from
+    `config`'s factory and serves through `make_server`, so every worker keeps the same limits
+    (connections, request heads, TLS handshakes). A worker that dies is started again, at most
+    once a second; stopping the server stops every worker and waits for them.
+    """
+    import signal
+
+    sock = config.bind_socket()
+    children: set[int] = set()
+    stopping = False
+
+    def start() -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                make_server(config).run(sockets=[sock])
+            except BaseException:
+                log.exception("worker %d failed", os.getpid())
+                code = 1
+            finally:
+                os._exit(code)
+        children.add(pid)
+
+    def stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                children.discard(pid)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for _ in range(workers):
+            start()
+        last_restart = 0.0
+        while children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:  # pragma: no cover - PEP 475 retries os.wait
+                continue
+            children.discard(pid)
+            if not stopping:
+                log.warning("worker %d ended (status %d): starting another", pid, status)
+                time.sleep(max(0.0, 1.0 - (time.monotonic() - last_restart)))
+                last_restart = time.monotonic()
+                if not stopping:
+                    start()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        sock.close()
 
 
 def _peer(protocol: H11Protocol) -> str:

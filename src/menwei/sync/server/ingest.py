@@ -36,15 +36,33 @@ from menwei.sync.server.plan import (
     read_batch,
     validate_body,
 )
-from menwei.sync.server.sql import Tx
+from menwei.sync.server.sql import Tx, member_of
 
 __all__ = ["Ingest", "create_stream", "load_stream", "load_view", "parse_body", "validate_body"]
 
-_INSERT = (
-    "insert into events (gseq, community_id, event_id, gate_id, epoch, seq, kind, direction, household,"
-    " serial, reason, wall_time, ref, overdue, clock_offset_ms, body, prev_hash, hash,"
-    " received_at, source, orphan, okey)"
-    " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_EVENT_COLUMNS = (
+    "gseq",
+    "community_id",
+    "event_id",
+    "gate_id",
+    "epoch",
+    "seq",
+    "kind",
+    "direction",
+    "household",
+    "serial",
+    "reason",
+    "wall_time",
+    "ref",
+    "overdue",
+    "clock_offset_ms",
+    "body",
+    "prev_hash",
+    "hash",
+    "received_at",
+    "source",
+    "orphan",
+    "okey",
 )
 _STREAM = "epoch, parent_epoch, base_seq, base_hash, through_seq, head_hash"
 
@@ -93,10 +111,6 @@ def create_stream(
     )
 
 
-def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:
-    return [values[i : i + size] for i in range(0, len(values), size)]
-
-
 def load_view(
     db: Tx, community_id: int, gate_id: str, current_epoch: int, read: ReadBatch
 ) -> StreamView:
@@ -128,17 +142,14 @@ def load_view(
                         positions[(int(e), int(seq))] = Held(str(h), eid, source)
     known: dict[str, KnownEvent] = {}
     aliases: dict[str, list[tuple[str, int, int]]] = {}
-    for chunk in _chunks(read.event_ids):
-        marks = ",".join("?" for _ in chunk)
+    for cond, params in member_of(db, "event_id", read.event_ids, "text"):
         for eid, g, e, q in db.execute(
-            f"select event_id, gate_id, epoch, seq from aliases where event_id in ({marks})",
-            chunk,
+            f"select event_id, gate_id, epoch, seq from aliases where {cond}", params
         ).fetchall():
             aliases.setdefault(eid, []).append((g, int(e), int(q)))
         for eid, h, g, e, q, orphan in db.execute(
-            "select event_id, hash, gate_id, epoch, seq, orphan from events "
-            f"where event_id in ({marks})",
-            chunk,
+            f"select event_id, hash, gate_id, epoch, seq, orphan from events where {cond}",
+            params,
         ).fetchall():
             known[eid] = KnownEvent(h, g, int(e), int(q), bool(orphan))
     known = {
@@ -147,13 +158,12 @@ def load_view(
     }
     named = sorted(read.gate_ids(gate_id))
     others: set[str] = set()
-    for chunk in _chunks(named):
-        marks = ",".join("?" for _ in chunk)
+    for cond, params in member_of(db, "gate_id", named, "text"):
         others.update(
             str(r[0])
             for r in db.execute(
-                f"select gate_id from gates where community_id = ? and gate_id in ({marks})",
-                [community_id, *chunk],
+                f"select gate_id from gates where community_id = ? and {cond}",
+                [community_id, *params],
             ).fetchall()
         )
     cloned = db.execute(
@@ -346,7 +356,7 @@ class Ingest:
     def _flush(self) -> None:
         """Store the events waiting, in order, in one round trip."""
         if self.pending:
-            self.db.executemany(_INSERT, self.pending)
+            self.db.insert_many("events", _EVENT_COLUMNS, self.pending)
             self.pending = []
 
     def _store_event(self, step: StoreEvent) -> None:

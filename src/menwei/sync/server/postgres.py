@@ -308,6 +308,31 @@ class PgTx:
         names = [d.name for d in cur.description or ()]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
+    def insert_many(self, table: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
+        """COPY: one stream for the whole batch, several times faster than row-by-row inserts."""
+        statement = f"copy {table} ({', '.join(columns)}) from stdin"
+        with self.conn.cursor() as cur, cur.copy(statement) as copy:  # type: ignore[arg-type]
+            for r in rows:
+                copy.write_row(_clean(r))
+
+    def upsert_many(
+        self,
+        table: str,
+        columns: Sequence[str],
+        types: Sequence[str],
+        rows: list[Sequence[Any]],
+        conflict: str,
+    ) -> None:
+        """One statement over arrays (`unnest`), not one per row."""
+        if not rows:
+            return
+        arrays = ", ".join(f"%s::{t}[]" for t in types)
+        self.conn.execute(
+            f"insert into {table} ({', '.join(columns)}) select * from unnest({arrays}) "  # type: ignore[arg-type]
+            + conflict.replace("%", "%%"),
+            [list(col) for col in zip(*(_clean(r) for r in rows), strict=True)],
+        )
+
 
 def redact(url: str) -> str:
     """The URL without its password, for messages."""
