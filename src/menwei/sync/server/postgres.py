@@ -308,7 +308,9 @@ class PgTx:
         names = [d.name for d in cur.description or ()]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
-    def insert_many(self, table: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
+    def insert_many(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
         """COPY: one stream for the whole batch, several times faster than row-by-row inserts."""
         statement = f"copy {table} ({', '.join(columns)}) from stdin"
         with self.conn.cursor() as cur, cur.copy(statement) as copy:  # type: ignore[arg-type]
@@ -320,7 +322,7 @@ class PgTx:
         table: str,
         columns: Sequence[str],
         types: Sequence[str],
-        rows: list[Sequence[Any]],
+        rows: Sequence[Sequence[Any]],
         conflict: str,
     ) -> None:
         """One statement over arrays (`unnest`), not one per row."""
@@ -383,10 +385,15 @@ def _backfill_order_keys(conn: psycopg.Connection[Any]) -> None:
             "update events set okey = %s where event_id = %s",
             [(order_key_of(json.loads(body)), event_id) for event_id, body in rows],
         )
-    conn.execute(
-        "update presence p set okey = e.okey from events e"
-        " where e.event_id = p.event_id and p.okey is null"
-    )
+    # Where each household is, re-derived in the shared order (as SQLite's m110 does).
+    from menwei.sync.server.schema import PRESENCE_INSERT, TRIPS_SQL, presence_rows
+
+    conn.execute("delete from presence")
+    with conn.cursor() as cur:
+        cur.executemany(
+            to_pg(PRESENCE_INSERT),  # type: ignore[arg-type]
+            presence_rows(conn.execute(TRIPS_SQL).fetchall()),  # type: ignore[arg-type]
+        )
 
 
 class PostgresStorage(SqlStorage):

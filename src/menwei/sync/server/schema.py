@@ -5,6 +5,9 @@ Never edit one that has been applied: add the next number.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -244,7 +247,7 @@ def m110_shared_order(db: Database) -> None:
     # where each household is, is re-derived in that order.
     import json
 
-    from menwei.core.ordering import order_key_of, settle, way_of
+    from menwei.core.ordering import order_key_of
 
     db.execute("alter table events add column okey text")
     db.execute("alter table presence add column okey text")
@@ -255,13 +258,29 @@ def m110_shared_order(db: Database) -> None:
     )
     db.execute("create index events_household_order on events(community_id, household, okey)")
     db.execute("delete from presence")
-    trips: dict[tuple[int, int], list[dict[str, object]]] = {}
-    for cid, household, event_id, wall, gate, kind, direction, okey in db.execute(
-        "select community_id, household, event_id, wall_time, gate_id, kind, direction, okey"
-        " from events e where household is not null"
-        " and kind in ('exit', 'entry', 'override', 'register')"
-        " and not exists (select 1 from events a where a.ref = e.event_id and a.kind = 'annul')"
-    ).fetchall():
+    db.conn.executemany(PRESENCE_INSERT, presence_rows(db.execute(TRIPS_SQL).fetchall()))
+
+
+# Every trip that was not annulled, for `presence_rows` (both backends' migrations).
+TRIPS_SQL = (
+    "select community_id, household, event_id, wall_time, gate_id, kind, direction, okey"
+    " from events e where household is not null"
+    " and kind in ('exit', 'entry', 'override', 'register')"
+    " and not exists (select 1 from events a where a.ref = e.event_id and a.kind = 'annul')"
+)
+PRESENCE_INSERT = (
+    "insert into presence (community_id, household, state, since, gate_id, event_id, okey)"
+    " values (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def presence_rows(trip_rows: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """Where each household is (rows for `PRESENCE_INSERT`), settled in the shared order from
+    all its trips (rows of `TRIPS_SQL`)."""
+    from menwei.core.ordering import settle, way_of
+
+    trips: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for cid, household, event_id, wall, gate, kind, direction, okey in trip_rows:
         trips.setdefault((cid, household), []).append(
             dict(
                 event_id=event_id,
@@ -272,26 +291,25 @@ def m110_shared_order(db: Database) -> None:
                 okey=okey,
             )
         )
-    for (cid, household), rows_ in trips.items():
-        last = settle(rows_)
+    out = []
+    for (cid, household), rows in trips.items():
+        last = settle(rows)
         if last is None:
             continue
         direction = last.get("direction")
         way = way_of(str(last["kind"]), str(direction) if direction else None)
-        state = "out" if way == "exit" else "in"
-        db.execute(
-            "insert into presence (community_id, household, state, since, gate_id, event_id, okey)"
-            " values (?, ?, ?, ?, ?, ?, ?)",
-            [
+        out.append(
+            (
                 cid,
                 household,
-                state,
+                "out" if way == "exit" else "in",
                 last["wall_time"],
                 last["gate_id"],
                 last["event_id"],
                 last["okey"],
-            ],
+            )
         )
+    return out
 
 
 # --- issue 14 ---

@@ -32,7 +32,9 @@ class Tx(Protocol):
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
 
-    def insert_many(self, table: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
+    def insert_many(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
         """Insert new rows (no conflict expected: one raises the backend's unique violation)."""
 
     def upsert_many(
@@ -40,7 +42,7 @@ class Tx(Protocol):
         table: str,
         columns: Sequence[str],
         types: Sequence[str],
-        rows: list[Sequence[Any]],
+        rows: Sequence[Sequence[Any]],
         conflict: str,
     ) -> None:
         """Insert rows with an `on conflict ...` clause, in one statement where the backend can
@@ -64,18 +66,18 @@ class SqliteTx:
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
-    def insert_many(self, table: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
+    def insert_many(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
         marks = ", ".join("?" for _ in columns)
-        self.conn.executemany(
-            f"insert into {table} ({', '.join(columns)}) values ({marks})", rows
-        )
+        self.conn.executemany(f"insert into {table} ({', '.join(columns)}) values ({marks})", rows)
 
     def upsert_many(
         self,
         table: str,
         columns: Sequence[str],
         types: Sequence[str],
-        rows: list[Sequence[Any]],
+        rows: Sequence[Sequence[Any]],
         conflict: str,
     ) -> None:
         marks = ", ".join("?" for _ in columns)
