@@ -200,8 +200,10 @@ def test_two_worker_processes_serve_a_district_and_stop_together(
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "menwei", "--home", str(it_home), *db, "run"]
-        + ["--port", str(port), "--workers", "2", "--log-level", "warning"],
+        [
+            *(sys.executable, "-m", "menwei", "--home", str(it_home), *db, "run"),
+            *("--port", str(port), "--workers", "2", "--log-level", "warning"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
