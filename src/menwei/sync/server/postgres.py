@@ -268,6 +268,8 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "create index events_household_order on events(community_id, household, okey)",
         ],
     ),
+    # Every query of a household's events orders them by okey (SQLite: m111_one_household_index).
+    ("m111_one_household_index", ["drop index if exists events_household"]),
 ]
 
 _PLACEHOLDER = re.compile(r"\?")

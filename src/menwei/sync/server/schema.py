@@ -332,3 +332,10 @@ def m003_district(db: Database) -> None:
         )
         """
     )
+
+
+@migrations()
+def m111_one_household_index(db: Database) -> None:
+    # Every query of a household's events orders them by `okey` (events_household_order); the
+    # older index by wall time only cost every insert.
+    db.execute("drop index if exists events_household")
