@@ -79,7 +79,11 @@ def test_enroll_sync_exit_codes_revoke_and_anomalies(
     run(a, "check", codes[1203])
     offline = run(a, "sync", "--json")
     assert offline.exit_code == 2
-    assert json.loads(offline.output)["outcome"] == "offline"
+    said = json.loads(offline.output)
+    assert said["outcome"] == "offline" and said["ok"] is False
+    # The shared error shape: a code and the message in both languages.
+    assert said["code"] and said["message"] and said["message_zh"]
+    assert said["message_zh"] != said["message"]
     plain = run(a, "sync")
     assert plain.exit_code == 2 and "cannot be reached" in plain.output
     assert "Traceback" not in plain.output

@@ -97,7 +97,7 @@ def fail(
 def fail_with(exc: MenweiError, *, as_json: bool | None = None) -> NoReturn:
     fail(
         exc.message,
-        zh=exc.zh or _zh_of(exc),
+        zh=exc.zh or zh_of(exc),
         code=exc.code,
         problems=exc.problems,
         more=exc.more,
@@ -106,7 +106,7 @@ def fail_with(exc: MenweiError, *, as_json: bool | None = None) -> NoReturn:
     )
 
 
-def _zh_of(exc: MenweiError) -> str:
+def zh_of(exc: MenweiError) -> str:
     """A Chinese line for an error raised without one: what kind of problem it is."""
     kind = {
         "not_initialised": "这个目录还没有小区,请先运行 menwei init",

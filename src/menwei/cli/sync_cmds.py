@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from menwei.cli.common import emit_json, get_home, json_option, reports_errors
+from menwei.cli.common import emit_json, get_home, json_option, reports_errors, zh_of
 from menwei.core.errors import MenweiError
 from menwei.core.home import Home
 
@@ -490,8 +490,16 @@ def sync(quiet: bool, as_json: bool) -> None:
     except MenweiError as exc:
         if as_json:
             outcome = "not_enrolled" if isinstance(exc, NotEnrolled) else "error"
+            # The shared error shape (code, message, message_zh), with the sync's own outcome.
             emit_json(
-                {"ok": False, "outcome": getattr(exc, "outcome", outcome), "error": exc.message}
+                {
+                    "ok": False,
+                    "code": exc.code,
+                    "message": exc.message,
+                    "message_zh": exc.zh or zh_of(exc),
+                    "outcome": getattr(exc, "outcome", outcome),
+                    "error": exc.message,
+                }
             )
             sys.exit(exc.exit_code)
         raise
