@@ -46,6 +46,7 @@ from menwei.core.clock import iso
 from menwei.core.community import init_community
 from menwei.core.eventlog import GENESIS, canonical, chain_hash
 from menwei.core.home import Home
+from menwei.core.ordering import wall_ms
 from menwei.core.store import Store
 from menwei.sync.server.backends import open_storage
 from menwei.sync.server.reference import HomeReference
@@ -158,6 +159,8 @@ def day_of_events(
                 "serial": 1,
                 "headcount": 1,
                 "clock_offset_ms": 0,
+                # Every gate writes its hybrid logical clock (core/ordering.py).
+                "hlc_ms": wall_ms(t),
             }
         )
         h_ = chain_hash(prev, body)

@@ -20,8 +20,13 @@ and throttled per client address. Every limit is in `guard.Limits` and docs/sync
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -206,6 +211,29 @@ Gate = Annotated[GateAuth, Depends(gate_auth)]
 Committee = Annotated[int, Depends(committee_auth)]
 
 
+# Pushes run on threads of their own at a lower OS priority: ingest is bulk CPU work, while a
+# pull, /v1/status or a snapshot is somebody waiting. On a busy machine the scheduler then gives
+# those (and PostgreSQL) the cores first. One pool per process; each app caps its own pushes.
+PUSH_NICE = 5
+_push_pool: ThreadPoolExecutor | None = None
+_push_pool_lock = threading.Lock()
+
+
+def _lower_priority() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PUSH_NICE)
+
+
+def push_pool() -> ThreadPoolExecutor:
+    global _push_pool
+    with _push_pool_lock:
+        if _push_pool is None:
+            _push_pool = ThreadPoolExecutor(
+                max_workers=8, thread_name_prefix="menwei-push", initializer=_lower_priority
+            )
+        return _push_pool
+
+
 def make_server_app(
     home: Home,
     *,
@@ -246,7 +274,9 @@ def make_server_app(
     app.state.clock = clock
     app.state.limits = limits
     app.state.throttle = AuthThrottle(limits.auth_failures_per_minute)
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # zlib's default level: a 500-event page compresses in ~4 ms (Starlette's default, 9, took
+    # ~17 ms on the event loop for 0.3% fewer bytes).
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     app.add_middleware(Guard, clock=clock, limits=limits)  # type: ignore[arg-type]
 
     def error(
@@ -371,7 +401,9 @@ def make_server_app(
             )
             raise StorageError(f"The batch is not valid: {detail}", code="malformed") from None
         async with push_slots:
-            result = await run_in_threadpool(store.push, gate.gate_id, batch, now=clock.now())
+            result = await asyncio.get_running_loop().run_in_executor(
+                push_pool(), functools.partial(store.push, gate.gate_id, batch, now=clock.now())
+            )
         return Response(result.model_dump_json(), media_type="application/json")
 
     @app.get("/v1/events", tags=["sync"], response_model=EventsPage)
