@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlite_utils
+from pydantic_core import from_json
 
 from menwei.core.clock import iso
 from menwei.core.eventlog import GENESIS
@@ -796,10 +797,11 @@ class SqlStorage(ServerStorage):
             )
 
     def _remote_events(self, sql: str, params: list[Any]) -> list[RemoteEvent]:
-        # The body is stored canonical; it goes out as it is, inside the page.
+        # The body is stored canonical; it goes out as it is, inside the page (parsed by
+        # pydantic's JSON reader: a snapshot holds tens of thousands).
         return [
             RemoteEvent.model_construct(
-                gseq=r[0], gate_id=r[1], epoch=r[2], seq=r[3], body=json.loads(r[4])
+                gseq=r[0], gate_id=r[1], epoch=r[2], seq=r[3], body=from_json(r[4])
             )
             for r in self.db.execute(sql, params).fetchall()
         ]
