@@ -268,8 +268,9 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "create index events_household_order on events(community_id, household, okey)",
         ],
     ),
-    # Every query of a household's events orders them by okey (SQLite: m111_one_household_index).
-    ("m111_one_household_index", ["drop index if exists events_household"]),
+    # Every query of a household's events orders them by okey (SQLite: m111_event_indexes, which
+    # also adds what the primary key (community_id, gseq) gives here).
+    ("m111_event_indexes", ["drop index if exists events_household"]),
 ]
 
 _PLACEHOLDER = re.compile(r"\?")

@@ -335,7 +335,10 @@ def m003_district(db: Database) -> None:
 
 
 @migrations()
-def m111_one_household_index(db: Database) -> None:
-    # Every query of a household's events orders them by `okey` (events_household_order); the
-    # older index by wall time only cost every insert.
+def m111_event_indexes(db: Database) -> None:
+    # A community's events in commit order (PostgreSQL's primary key): its head (`max(gseq)`, on
+    # every push and pull) and a pull page "after N" are then a seek, not a scan of every event
+    # of the community and a sort. Every query of a household's events orders them by `okey`
+    # (events_household_order): the older index by wall time only cost every insert.
+    db.execute("create index if not exists events_community on events(community_id, gseq)")
     db.execute("drop index if exists events_household")
