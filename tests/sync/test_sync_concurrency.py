@@ -98,3 +98,33 @@ def test_other_communities_never_wait_and_one_community_commits_in_gseq_order(
     finally:
         storage.close()
         postgres_cluster.drop_database(name)
+
+
+def test_sqlite_finds_a_communitys_head_and_next_page_by_index(tmp_path: Path) -> None:
+    """On a district's SQLite server the head of a community (asked on every push and pull) and
+    a pull page are seeks in an index of the community's events in commit order, never a scan of
+    all its events with a sort (which grew with the log)."""
+    import sqlite3
+
+    from menwei.sync.server.sqlite import SqliteStorage
+
+    path = tmp_path / "server.db"
+    SqliteStorage(path).close()
+    conn = sqlite3.connect(path)
+    try:
+
+        def plan(sql: str) -> str:
+            return " | ".join(str(r[3]) for r in conn.execute("explain query plan " + sql))
+
+        head = plan("select coalesce(max(gseq), 0) from events where community_id = 1")
+        assert "USING COVERING INDEX events_community (community_id=?)" in head
+        page = plan(
+            "select gseq, gate_id, epoch, seq, body from events where community_id = 1"
+            " and gseq > 5 and not (gate_id = 'g' and orphan = 0) order by gseq limit 500"
+        )
+        assert "events_community (community_id=? AND gseq>?)" in page
+        assert "TEMP B-TREE" not in page
+        indexes = {r[1] for r in conn.execute("pragma index_list(events)")}
+        assert "events_household" not in indexes  # superseded by events_household_order
+    finally:
+        conn.close()
