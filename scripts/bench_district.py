@@ -125,6 +125,22 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the server and its worker processes so far (Linux)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        pids = [self.proc.pid]
+        while pids:
+            pid = pids.pop()
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    pids += [int(c) for c in (task / "children").read_text().split()]
+            except (OSError, ValueError, IndexError):
+                continue
+        return total / tick
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(30)
@@ -273,10 +289,12 @@ def run_backend(
 
         pull_thread = threading.Thread(target=puller, daemon=True)
         pull_thread.start()
+        cpu0 = server.cpu_seconds()
         t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
             inserted = sum(pool.map(push, work))
         push_s = time.perf_counter() - t0
+        push_cpu_s = server.cpu_seconds() - cpu0
         stop.set()
         pull_thread.join()
 
@@ -321,6 +339,9 @@ def run_backend(
         "batch_generation_s": round(gen_s, 1),
         "push_s": round(push_s, 1),
         "events_per_s": round(inserted / push_s),
+        # The server's own CPU (its processes; not PostgreSQL's, not the pushing clients').
+        "server_cpu_s": round(push_cpu_s, 1),
+        "server_cpu_us_per_event": round(1e6 * push_cpu_s / max(inserted, 1)),
         "pull_pages": len(pulls),
         "pull_p95_ms": round(1000 * pulls[int(0.95 * (len(pulls) - 1))], 1) if pulls else None,
         "pull_max_ms": round(1000 * pulls[-1], 1) if pulls else None,
