@@ -9,6 +9,7 @@ steps in the caller's write transaction, then runs the household rules on the ne
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -180,6 +181,12 @@ def load_view(
     )
 
 
+# Reading and planning a batch is pure Python work: one push of a process does it at a time,
+# while the others wait on the database. More at once would only share one GIL among them (and
+# with the pulls and status answers of the same worker, which then wait longer for it).
+PLANNING = threading.Lock()
+
+
 class Ingest:
     """One batch of one gate, inside the caller's write transaction."""
 
@@ -210,9 +217,11 @@ class Ingest:
         self.repull_after: int | None = None
 
     def run(self, batch: PushBatch) -> PushResult:
-        read = read_batch(batch)
+        with PLANNING:
+            read = read_batch(batch)
         view = load_view(self.db, self.community_id, self.gate_id, self.current_epoch, read)
-        plan = plan_ingest(read, view, source=self.source, today=self.now_iso[:10])
+        with PLANNING:
+            plan = plan_ingest(read, view, source=self.source, today=self.now_iso[:10])
         stored = sum(1 for s in plan.steps if isinstance(s, StoreEvent))
         if stored and self.reserve is not None:
             # Numbers in commit order: a backend with concurrent writers hands out a block under
