@@ -399,6 +399,11 @@ def _backfill_order_keys(conn: psycopg.Connection[Any]) -> None:
         )
 
 
+def _for_reading(conn: psycopg.Connection[Any]) -> None:
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
+
+
 class PostgresStorage(SqlStorage):
     dialect = "postgresql"
     for_update = " for update"
@@ -426,6 +431,17 @@ class PostgresStorage(SqlStorage):
             open=True,
             name="menwei",
         )
+        # Reads have connections of their own, set up once for snapshot reads: each read's BEGIN
+        # then says REPEATABLE READ, READ ONLY itself (no extra round trip per read).
+        self.read_pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"row_factory": tuple_row},
+            configure=_for_reading,
+            open=True,
+            name="menwei-read",
+        )
         super().__init__()
 
     @contextlib.contextmanager
@@ -435,8 +451,7 @@ class PostgresStorage(SqlStorage):
 
     @contextlib.contextmanager
     def _begin_read(self) -> Iterator[Tx]:
-        with self.pool.connection() as conn, conn.transaction():
-            conn.execute("set transaction isolation level repeatable read, read only")
+        with self.read_pool.connection() as conn, conn.transaction():
             yield PgTx(conn)
 
     def reserve_gseqs(self, db: Tx, community_id: int, n: int) -> int | None:
@@ -448,4 +463,5 @@ class PostgresStorage(SqlStorage):
         return int(row[0]) - n + 1
 
     def close(self) -> None:
+        self.read_pool.close()
         self.pool.close()
