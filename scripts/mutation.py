@@ -90,6 +90,7 @@ _REVOKED = """\
         return _refuse("revoked", facts, presented, number, serial, message=msg)
 """
 PLAN = "src/menwei/sync/server/plan.py"
+ORDERING = "src/menwei/core/ordering.py"
 
 TARGETS: dict[str, Target] = {
     "rules": Target(
@@ -150,15 +151,30 @@ TARGETS: dict[str, Target] = {
         ),
     ),
     "ordering": Target(
-        files=("src/menwei/core/state.py",),
+        files=(ORDERING, "src/menwei/core/state.py"),
         functions=(
+            "menwei.core.ordering.x_*",
             "menwei.core.state.x_direction_of__*",
             "menwei.core.state.x_get__*",
             "menwei.core.state.x_apply__*",
             "menwei.core.state.x_rebuild__*",
             "menwei.core.state.x_rebuild_all__*",
         ),
-        tests=("tests/core/test_state.py",),
+        tests=("tests/core/test_ordering.py", "tests/core/test_state.py"),
+        faults=(
+            Fault(
+                "settle keeps the first moving event",
+                ORDERING,
+                "            last = t\n",
+                "            last = last or t\n",
+            ),
+            Fault(
+                "next_hlc ignores the household's last event",
+                ORDERING,
+                "    for floor in (gate_last, household_last):",
+                "    for floor in (gate_last,):",
+            ),
+        ),
     ),
     "ingest": Target(
         files=(PLAN,),
@@ -240,6 +256,14 @@ EQUIVALENT: dict[str, str] = {
     "menwei.core.rules.x_last_use_words__mutmut_15": (
         "`last.gate_id or '?'` -> `or 'XX?XX'`: household_state.gate_id is NOT NULL, so the "
         "default is never taken"
+    ),
+    "menwei.core.ordering.x_hlc_of_key__mutmut_6": (
+        '`key.split("|", 1)[0]` -> `key.split("|")[0]`: the first part is the same however '
+        "many times the rest is split"
+    ),
+    "menwei.core.ordering.x_hlc_of_key__mutmut_9": (
+        '`key.split("|", 1)[0]` -> `key.split("|", 2)[0]`: the first part is the same however '
+        "many times the rest is split"
     ),
     "menwei.core.base45.x_decode__mutmut_47": (
         '`n.to_bytes(2, "big")` -> `n.to_bytes(2)`: "big" is the default byte order since 3.11'
