@@ -82,6 +82,15 @@ class Tmux:
             time.sleep(0.02)
         raise AssertionError(f"{text!r} not on screen after {timeout} s:\n{self.screen()}")
 
+    def wait_gone(self, text: str, timeout: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            shown = self.screen()
+            if text not in shown:
+                return shown
+            time.sleep(0.02)
+        raise AssertionError(f"{text!r} still on screen after {timeout} s:\n{self.screen()}")
+
     def type(self, text: str) -> None:
         """Literal text in one go (a USB scanner's burst)."""
         subprocess.run(["tmux", "send-keys", "-t", self.name, "-l", text], check=True)
