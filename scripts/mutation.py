@@ -79,6 +79,10 @@ _EXPIRED = """\
         )
         return _refuse("expired", facts, presented, number, serial, message=msg)
 """
+_MOVED_OUT = """\
+    if facts.removed_at is not None and facts.household is None:
+        return _moved_out(number, serial, facts, presented)
+"""
 _REVOKED = """\
     floor = facts.revocation_floor
     if floor is not None and serial < floor:
@@ -108,7 +112,12 @@ TARGETS: dict[str, Target] = {
                 _FOREIGN,
                 _KEY_AND_SIGNATURE,
             ),
-            Fault.swap("expired and revoked checks swapped", RULES, _EXPIRED, _REVOKED),
+            Fault(
+                "expired and revoked checks swapped",
+                RULES,
+                _EXPIRED + _MOVED_OUT + _REVOKED,
+                _REVOKED + _MOVED_OUT + _EXPIRED,
+            ),
             Fault(
                 "undo window without the monotonic-clock guard",
                 GATE,
@@ -358,6 +367,14 @@ def show(name: str, mutant: str) -> str:
     return done.stdout
 
 
+def check_faults(names: list[str]) -> None:
+    """Every hand-made fault still matches its file (checked before the long mutmut runs)."""
+    for name in names:
+        for fault in TARGETS[name].faults:
+            if (ROOT / fault.file).read_text(encoding="utf-8").count(fault.old) != 1:
+                raise SystemExit(f"mutation: fault {fault.name!r} no longer matches {fault.file}")
+
+
 def run_faults(name: str, target: Target) -> list[tuple[Fault, bool]]:
     """Apply each hand-made fault alone to a fresh copy; True when the focused tests fail."""
     results = []
@@ -388,6 +405,7 @@ def main() -> int:
     parser.add_argument("--children", type=int, default=2, help="mutants run at once")
     args = parser.parse_args()
     names = args.targets or list(TARGETS)
+    check_faults(names)
     failed = False
     rows = []
     for name in names:
