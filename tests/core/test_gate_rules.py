@@ -11,11 +11,12 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from menwei.core import eventlog, keys, passes, rules
+from menwei.core import eventlog, keys, ordering, passes, rules, state
 from menwei.core.clock import FrozenClock
 from menwei.core.errors import GateError
 from menwei.core.gate import MAX_HEADCOUNT, UNDO_WINDOW, GateService
 from menwei.core.issuing import revoke
+from menwei.core.model import HouseholdState
 from menwei.core.passes import PassData, sign
 from tests.conftest import T0, Community
 
@@ -567,6 +568,11 @@ def test_the_rules_alone_take_a_household_without_a_state_as_in(c: Community) ->
         2101,
     )
     assert asked_in.message.en == "No exit on record: register a returning resident"
+    # A state out with no time (only the pure rules can be handed one): back after 0 min.
+    out = replace(facts, state=HouseholdState(2101, "out", None, None, None))
+    back = rules.decide(scanned, out, rules.Presented(T0, "t", "cli"))
+    assert (back.verdict, back.reason, back.direction) == ("green", "ok", "entry")
+    assert back.message.en.endswith("1 back after 0 min")
     auto = rules.decide(scanned, facts, rules.Presented(T0, "t", "cli"))
     assert (auto.verdict, auto.reason, auto.direction, auto.proposed) == (
         "green",
@@ -574,3 +580,30 @@ def test_the_rules_alone_take_a_household_without_a_state_as_in(c: Community) ->
         "exit",
         "exit",
     )
+
+
+def test_the_quota_period_is_the_one_the_exit_is_recorded_in(c: Community) -> None:
+    # One trip a day. 1203 went out here at 10:00 and came back in through another gate whose
+    # clock runs fast: its entry is stamped 00:05 tomorrow. At 23:50 by this gate's clock the
+    # next exit falls after that entry in the shared order, so tomorrow: tomorrow's quota.
+    c.set_policy("[quota]\ntrips = 1\ndays = 1\n")
+    assert c.gate.decide(c.codes[1203], operator="t").reason == "ok"
+    ahead = datetime.fromisoformat("2026-11-24T16:05:00+00:00")  # 00:05 on the 25th, local
+    okey = ordering.order_key(ordering.wall_ms(ahead), "gate-9", 1, "r-entry")
+    with c.store.write() as db:
+        db.execute(
+            "insert into remote_events (event_id, gate_id, epoch, seq, kind, direction, household,"
+            " reason, headcount, wall_time, ref, body, okey)"
+            " values ('r-entry', 'gate-9', 1, 1, 'entry', 'entry', 1203, 'ok', 1,"
+            " '2026-11-24T16:05:00.000Z', null, '{}', ?)",
+            [okey],
+        )
+        state.rebuild(db, [1203])
+    c.clock.set(datetime.fromisoformat("2026-11-24T15:50:00+00:00"))  # 23:50 on the 24th, local
+    d = c.gate.decide(c.codes[1203], operator="t")
+    assert (d.verdict, d.reason, d.direction) == ("green", "ok", "exit")
+    recorded = c.store.one("select hlc_ms from events where event_id = ?", [d.event_id])
+    assert recorded is not None and recorded["hlc_ms"] == ordering.wall_ms(ahead) + 1
+    # Back in and out again the same night: now tomorrow's one trip is used.
+    assert c.gate.decide(c.codes[1203], operator="t").direction == "entry"
+    assert c.gate.decide(c.codes[1203], operator="t").reason == "quota_exceeded"
