@@ -354,6 +354,70 @@ EQUIVALENTS: list[Equivalent] = [
         },
     ),
     # --- ingest
+    Equivalent(
+        "`g('overdue', False)` -> `g('overdue', True)`: either default is a bool, so an absent "
+        "`overdue` passes the type check the same way",
+        {
+            "menwei.sync.server.plan.x_validate_body__mutmut_205": (
+                '-if type(g("overdue", False)) is not bool:\n'
+                '+if type(g("overdue", True)) is not bool:'
+            ),
+        },
+    ),
+    Equivalent(
+        "the last line of `held` (position 0 is the genesis hash): every gate's first stream "
+        "starts at 0 with the genesis hash, so position 0 is answered by the base check first",
+        {
+            f"menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_{n}": (
+                "-return (GENESIS, None) if seq == 0 else None\n"
+                f"+return (GENESIS, None) if {cond} else None"
+            )
+            for n, cond in (
+                (14, "(seq == 0) and False"),
+                (15, "(seq == 0) or True"),
+                (16, "seq != 0"),
+                (17, "seq == 1"),
+            )
+        },
+    ),
+    Equivalent(
+        "`if seq < s.base_seq` -> `<=` in `held`: seq == base_seq was answered by the line before",
+        {
+            "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_4": (
+                "-if seq < s.base_seq:\n+if seq <= s.base_seq:"
+            ),
+        },
+    ),
+    Equivalent(
+        "`known.get(eid) if eid else None` -> always `known.get(eid)`: the known events are "
+        "keyed by ids, never by None or an empty id",
+        {
+            "menwei.sync.server.plan.xǁ_Plannerǁ_one__mutmut_33": (
+                "-known = self.known.get(eid) if eid else None\n"
+                "+known = self.known.get(eid) if (eid) or True else None"
+            ),
+        },
+    ),
+    Equivalent(
+        "`if s > through_seq` -> `>=`: s == through_seq reaches this line only after a fork, "
+        "whose new stream holds through s - 1, so both take the branch",
+        {
+            "menwei.sync.server.plan.xǁ_Plannerǁ_one__mutmut_146": (
+                "-if s > stream.through_seq:\n+if s >= stream.through_seq:"
+            ),
+        },
+    ),
+    Equivalent(
+        "`problem or 'no body'`: validate_body always names a problem when the body is None, "
+        "so the default text is never used",
+        {
+            f"menwei.sync.server.plan.xǁ_Plannerǁ_append__mutmut_{n}": (
+                '-self._reject(stream, read, "invalid", problem or "no body")\n'
+                f'+self._reject(stream, read, "invalid", problem or "{text}")'
+            )
+            for n, text in ((63, "XXno bodyXX"), (64, "NO BODY"))
+        },
+    ),
 ]
 EQUIVALENT: dict[str, tuple[str, str]] = {
     name: (change, e.why) for e in EQUIVALENTS for name, change in e.changes.items()
