@@ -195,3 +195,13 @@ def test_what_the_household_rules_get_of_a_stored_event() -> None:
         s for s in plan([odd], held_view([odd], through=0)).steps if isinstance(s, StoreEvent)
     ]
     assert [s.row.override_reason for s in stored] == [None]
+
+
+def test_an_older_bundle_is_no_restore_but_an_older_push_is() -> None:
+    events = log(5)
+    view = held_view(events)
+    older = read_batch(batch(events[:3]))
+    imported = plan_ingest(older, view, source="import", today="2026-11-24")
+    assert (imported.forked, imported.duplicates, imported.acked_through_seq) == (False, 3, 5)
+    pushed = plan_ingest(older, view, source="push", today="2026-11-24")
+    assert (pushed.forked, pushed.epoch) == (True, 2)
