@@ -236,186 +236,209 @@ class Equivalent:
     changes: dict[str, str]
 
 
-_TRIP_HEADCOUNT = (
-    "`int(row['headcount'] or 1)` -> `or 2`: every trip event (exit, entry, override, "
-    "register) is written with a headcount, so the default is never taken"
-)
-
 # Keep docs/testing.md in step.
 EQUIVALENTS: list[Equivalent] = [
-    # --- rules
     Equivalent(
-        _TRIP_HEADCOUNT,
+        "`int(row['headcount'] or 1)` -> `or 2`: every trip event (exit, entry, override, register) is written with a headcount, so the default is never taken",
         {
             "menwei.core.gate.xǁGateServiceǁannul_last__mutmut_88": (
-                '-count = int(row["headcount"] or 1)\n+count = int(row["headcount"] or 2)'
+                ' what = KIND_WORDS.get(row["kind"], Text(row["kind"], row["kind"]))\n'
+                '-count = int(row["headcount"] or 1)\n'
+                '+count = int(row["headcount"] or 2)'
             ),
             "menwei.core.gate.xǁGateServiceǁannul_last__mutmut_172": (
-                '-headcount=int(row["headcount"] or 1),\n+headcount=int(row["headcount"] or 2),'
+                ' serial=row["serial"],\n'
+                '-headcount=int(row["headcount"] or 1),\n'
+                '+headcount=int(row["headcount"] or 2),'
             ),
         },
     ),
     Equivalent(
-        "the default of `KIND_WORDS.get(kind, ...)` in `annul_last`: the last trip it selects is "
-        "an exit, entry, override or register, and KIND_WORDS names all four",
+        "the default of `KIND_WORDS.get(kind, ...)` in `annul_last`: the last trip it selects is an exit, entry, override or register, and KIND_WORDS names all four",
         {
-            f"menwei.core.gate.xǁGateServiceǁannul_last__mutmut_{n}": (
+            "menwei.core.gate.xǁGateServiceǁannul_last__mutmut_70": (
+                " household = self.household(number)\n"
                 '-what = KIND_WORDS.get(row["kind"], Text(row["kind"], row["kind"]))\n'
-                f"+what = KIND_WORDS.get({after})"
-            )
-            for n, after in (
-                (70, 'row["kind"], None'),
-                (72, 'row["kind"], '),
-                (75, 'row["kind"], Text(None, row["kind"])'),
-                (76, 'row["kind"], Text(row["kind"], None)'),
-            )
+                '+what = KIND_WORDS.get(row["kind"], None)'
+            ),
+            "menwei.core.gate.xǁGateServiceǁannul_last__mutmut_72": (
+                " household = self.household(number)\n"
+                '-what = KIND_WORDS.get(row["kind"], Text(row["kind"], row["kind"]))\n'
+                '+what = KIND_WORDS.get(row["kind"], )'
+            ),
+            "menwei.core.gate.xǁGateServiceǁannul_last__mutmut_75": (
+                " household = self.household(number)\n"
+                '-what = KIND_WORDS.get(row["kind"], Text(row["kind"], row["kind"]))\n'
+                '+what = KIND_WORDS.get(row["kind"], Text(None, row["kind"]))'
+            ),
+            "menwei.core.gate.xǁGateServiceǁannul_last__mutmut_76": (
+                " household = self.household(number)\n"
+                '-what = KIND_WORDS.get(row["kind"], Text(row["kind"], row["kind"]))\n'
+                '+what = KIND_WORDS.get(row["kind"], Text(row["kind"], None))'
+            ),
         },
     ),
     Equivalent(
-        "`trips = 0` -> `None` or `1` in `facts_for`: without a quota the count is not taken, "
-        "and the rules read it only under a quota",
+        "`trips = 0` -> `None` or `1` in `facts_for`: without a quota the count is not taken, and the rules read it only under a quota",
         {
-            "menwei.core.gate.xǁGateServiceǁfacts_for__mutmut_22": "-trips = 0\n+trips = None",
-            "menwei.core.gate.xǁGateServiceǁfacts_for__mutmut_23": "-trips = 0\n+trips = 1",
+            "menwei.core.gate.xǁGateServiceǁfacts_for__mutmut_22": (
+                " current = self.state_of(number)\n-trips = 0\n+trips = None"
+            ),
+            "menwei.core.gate.xǁGateServiceǁfacts_for__mutmut_23": (
+                " current = self.state_of(number)\n-trips = 0\n+trips = 1"
+            ),
         },
     ),
     Equivalent(
-        "`removed_households` read also for a household in the roster: the rules look at "
-        "`removed_at` only when the household is not in the roster",
+        "`removed_households` read also for a household in the roster: the rules look at `removed_at` only when the household is not in the roster",
         {
             "menwei.core.gate.xǁGateServiceǁfacts_for__mutmut_38": (
-                "-if household is None\n+if (household is None) or True"
+                " )\n-if household is None\n+if (household is None) or True"
             ),
         },
     ),
     Equivalent(
-        "`title_for(verdict, direction)` -> `title_for(verdict, None)` in `_refuse`: a refusal "
-        "is never green, and title_for reads the direction only for green",
+        "`title_for(verdict, direction)` -> `title_for(verdict, None)` in `_refuse`: a refusal is never green, and title_for reads the direction only for green",
         {
             "menwei.core.rules.x__refuse__mutmut_75": (
-                "-title=title_for(verdict, direction),\n+title=title_for(verdict, None),"
+                " at=presented.at,\n"
+                "-title=title_for(verdict, direction),\n"
+                "+title=title_for(verdict, None),"
             ),
         },
     ),
     Equivalent(
-        "`total_seconds() // 60` -> `/ 60` under `int()`: for a time not below zero both cut "
-        "to the same whole minutes; a negative time out is shown as 0 by `duration` either way, "
-        "and `max_time_out` is a positive whole number of minutes",
+        "`total_seconds() // 60` -> `/ 60` under `int()`: for a time not below zero both cut to the same whole minutes; a negative time out is shown as 0 by `duration` either way, and `max_time_out` is a positive whole number of minutes",
         {
             "menwei.core.rules.x__decide_household__mutmut_187": (
+                " since = parse_iso(current.since) if current.since else at\n"
                 "-minutes = int((at - since).total_seconds() // 60)\n"
                 "+minutes = int((at - since).total_seconds() / 60)"
             ),
             "menwei.core.rules.x__decide_household__mutmut_208": (
+                " if overdue and policy.max_time_out is not None:\n"
                 "-limit = duration(int(policy.max_time_out.total_seconds() // 60))\n"
                 "+limit = duration(int(policy.max_time_out.total_seconds() / 60))"
             ),
         },
     ),
     Equivalent(
-        "the household number of the default state (a household never moved) -> None: only "
-        "its `state`, `since` and `gate_id` are read",
+        "the household number of the default state (a household never moved) -> None: only its `state`, `since` and `gate_id` are read",
         {
             "menwei.core.rules.x__decide_household__mutmut_44": (
+                " )\n"
                 '-current = facts.state or HouseholdState(number, "in", None, None, None)\n'
                 '+current = facts.state or HouseholdState(None, "in", None, None, None)'
             ),
         },
     ),
     Equivalent(
-        "`last.gate_id or '?'` -> `or 'XX?XX'`: household_state.gate_id is NOT NULL, so the "
-        "default is never taken",
+        "`last.gate_id or '?'` -> `or 'XX?XX'`: household_state.gate_id is NOT NULL, so the default is never taken",
         {
             "menwei.core.rules.x_last_use_words__mutmut_15": (
-                '-gate = last.gate_id or "?"\n+gate = last.gate_id or "XX?XX"'
+                " when = policy.local(parse_iso(last.since))\n"
+                '-gate = last.gate_id or "?"\n'
+                '+gate = last.gate_id or "XX?XX"'
             ),
         },
     ),
-    # --- parser
     Equivalent(
         '`n.to_bytes(2, "big")` -> `n.to_bytes(2)`: "big" is the default byte order since 3.11',
         {
             "menwei.core.base45.x_decode__mutmut_47": (
-                '-out += n.to_bytes(2, "big")\n+out += n.to_bytes(2, )'
+                ' raise ValueError("base45 triple out of range")\n'
+                '-out += n.to_bytes(2, "big")\n'
+                "+out += n.to_bytes(2, )"
             ),
         },
     ),
-    # --- ordering
     Equivalent(
-        '`key.split("|", 1)[0]` -> `key.split("|")[0]` or `key.split("|", 2)[0]`: the first '
-        "part is the same however many times the rest is split",
+        '`key.split("|", 1)[0]` -> `key.split("|")[0]` or `key.split("|", 2)[0]`: the first part is the same however many times the rest is split',
         {
             "menwei.core.ordering.x_hlc_of_key__mutmut_6": (
-                '-return int(key.split("|", 1)[0])\n+return int(key.split("|", )[0])'
+                ' return None\n-return int(key.split("|", 1)[0])\n+return int(key.split("|", )[0])'
             ),
             "menwei.core.ordering.x_hlc_of_key__mutmut_9": (
-                '-return int(key.split("|", 1)[0])\n+return int(key.split("|", 2)[0])'
+                ' return None\n-return int(key.split("|", 1)[0])\n+return int(key.split("|", 2)[0])'
             ),
         },
     ),
-    # --- ingest
     Equivalent(
-        "`g('overdue', False)` -> `g('overdue', True)`: either default is a bool, so an absent "
-        "`overdue` passes the type check the same way",
+        "`g('overdue', False)` -> `g('overdue', True)`: either default is a bool, so an absent `overdue` passes the type check the same way",
         {
             "menwei.sync.server.plan.x_validate_body__mutmut_205": (
+                ' bad.append("ref")\n'
                 '-if type(g("overdue", False)) is not bool:\n'
                 '+if type(g("overdue", True)) is not bool:'
             ),
         },
     ),
     Equivalent(
-        "the last line of `held` (position 0 is the genesis hash): every gate's first stream "
-        "starts at 0 with the genesis hash, so position 0 is answered by the base check first",
+        "the last line of `held` (position 0 is the genesis hash): every gate's first stream starts at 0 with the genesis hash, so position 0 is answered by the base check first",
         {
-            f"menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_{n}": (
+            "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_14": (
+                " return None if h is None else (h.hash, h.event_id)\n"
                 "-return (GENESIS, None) if seq == 0 else None\n"
-                f"+return (GENESIS, None) if {cond} else None"
-            )
-            for n, cond in (
-                (14, "(seq == 0) and False"),
-                (15, "(seq == 0) or True"),
-                (16, "seq != 0"),
-                (17, "seq == 1"),
-            )
+                "+return (GENESIS, None) if (seq == 0) and False else None"
+            ),
+            "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_15": (
+                " return None if h is None else (h.hash, h.event_id)\n"
+                "-return (GENESIS, None) if seq == 0 else None\n"
+                "+return (GENESIS, None) if (seq == 0) or True else None"
+            ),
+            "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_16": (
+                " return None if h is None else (h.hash, h.event_id)\n"
+                "-return (GENESIS, None) if seq == 0 else None\n"
+                "+return (GENESIS, None) if seq != 0 else None"
+            ),
+            "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_17": (
+                " return None if h is None else (h.hash, h.event_id)\n"
+                "-return (GENESIS, None) if seq == 0 else None\n"
+                "+return (GENESIS, None) if seq == 1 else None"
+            ),
         },
     ),
     Equivalent(
         "`if seq < s.base_seq` -> `<=` in `held`: seq == base_seq was answered by the line before",
         {
             "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_4": (
-                "-if seq < s.base_seq:\n+if seq <= s.base_seq:"
+                " return s.base_hash, None\n-if seq < s.base_seq:\n+if seq <= s.base_seq:"
             ),
         },
     ),
     Equivalent(
-        "`known.get(eid) if eid else None` -> always `known.get(eid)`: the known events are "
-        "keyed by ids, never by None or an empty id",
+        "`known.get(eid) if eid else None` -> always `known.get(eid)`: the known events are keyed by ids, never by None or an empty id",
         {
             "menwei.sync.server.plan.xǁ_Plannerǁ_one__mutmut_33": (
+                " eid = read.event_id\n"
                 "-known = self.known.get(eid) if eid else None\n"
                 "+known = self.known.get(eid) if (eid) or True else None"
             ),
         },
     ),
     Equivalent(
-        "`if s > through_seq` -> `>=`: s == through_seq reaches this line only after a fork, "
-        "whose new stream holds through s - 1, so both take the branch",
+        "`if s > through_seq` -> `>=`: s == through_seq reaches this line only after a fork, whose new stream holds through s - 1, so both take the branch",
         {
             "menwei.sync.server.plan.xǁ_Plannerǁ_one__mutmut_146": (
-                "-if s > stream.through_seq:\n+if s >= stream.through_seq:"
+                " self._append(stream, read, expected_prev)\n"
+                "-if s > stream.through_seq:\n"
+                "+if s >= stream.through_seq:"
             ),
         },
     ),
     Equivalent(
-        "`problem or 'no body'`: validate_body always names a problem when the body is None, "
-        "so the default text is never used",
+        "`problem or 'no body'`: validate_body always names a problem when the body is None, so the default text is never used",
         {
-            f"menwei.sync.server.plan.xǁ_Plannerǁ_append__mutmut_{n}": (
+            "menwei.sync.server.plan.xǁ_Plannerǁ_append__mutmut_63": (
+                " if problem or body is None:\n"
                 '-self._reject(stream, read, "invalid", problem or "no body")\n'
-                f'+self._reject(stream, read, "invalid", problem or "{text}")'
-            )
-            for n, text in ((63, "XXno bodyXX"), (64, "NO BODY"))
+                '+self._reject(stream, read, "invalid", problem or "XXno bodyXX")'
+            ),
+            "menwei.sync.server.plan.xǁ_Plannerǁ_append__mutmut_64": (
+                " if problem or body is None:\n"
+                '-self._reject(stream, read, "invalid", problem or "no body")\n'
+                '+self._reject(stream, read, "invalid", problem or "NO BODY")'
+            ),
         },
     ),
 ]
@@ -425,12 +448,20 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
 
 
 def change_of(diff: str) -> str:
-    """A mutant's change: the lines its diff takes out (-) and puts in (+), stripped."""
-    return "\n".join(
-        line[0] + line[1:].strip()
-        for line in diff.splitlines()
-        if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))
-    )
+    """A mutant's change: the line before it, then the lines its diff takes out (-) and puts in
+    (+), stripped (the line before tells apart the same line written twice in a function)."""
+    out: list[str] = []
+    before: str | None = None
+    for line in diff.splitlines():
+        if line.startswith(("+++", "---", "@@", "#")):
+            continue
+        if line.startswith(("+", "-")):
+            if not out and before is not None:
+                out.append(" " + before)
+            out.append(line[0] + line[1:].strip())
+        elif not out and line.strip():
+            before = line.strip()
+    return "\n".join(out)
 
 
 _SQL = re.compile(r"\b(select|insert into|update|delete from|order by|values|on conflict)\b")
