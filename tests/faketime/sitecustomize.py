@@ -12,15 +12,17 @@ from __future__ import annotations
 import os
 import select
 import time
+from typing import SupportsIndex
 
 if os.environ.get("FAKETIME") and os.environ.get("FAKETIME_DONT_FAKE_MONOTONIC") == "1":
     _sleep = time.sleep
 
-    def _relative_sleep(seconds: float) -> None:
+    def _relative_sleep(seconds: float | SupportsIndex) -> None:
         try:
             _sleep(seconds)
         except OSError:
-            deadline = time.monotonic() + seconds
+            wait = seconds if isinstance(seconds, float | int) else seconds.__index__()
+            deadline = time.monotonic() + wait
             while (left := deadline - time.monotonic()) > 0:
                 select.select([], [], [], left)
 
