@@ -333,6 +333,35 @@ EQUIVALENTS: list[Equivalent] = [
         },
     ),
     Equivalent(
+        "`.replace('Z', '+00:00')` before `datetime.fromisoformat` turned into a replace that "
+        "changes nothing: since Python 3.11 (the oldest this project runs on) fromisoformat "
+        "reads the 'Z' itself, to the same time",
+        {
+            "menwei.core.rules.x__moved_out__mutmut_9": (
+                " assert facts.removed_at is not None\n"
+                '-day = facts.policy.local(datetime.fromisoformat(facts.removed_at.replace("Z", "+00:00")))\n'
+                '+day = facts.policy.local(datetime.fromisoformat(facts.removed_at.replace("XXZXX", "+00:00")))'
+            ),
+            "menwei.core.rules.x__moved_out__mutmut_10": (
+                " assert facts.removed_at is not None\n"
+                '-day = facts.policy.local(datetime.fromisoformat(facts.removed_at.replace("Z", "+00:00")))\n'
+                '+day = facts.policy.local(datetime.fromisoformat(facts.removed_at.replace("z", "+00:00")))'
+            ),
+        },
+    ),
+    Equivalent(
+        "the serial of a moved-out household in `_decide_household` -> None: a pass's moved-out "
+        "household is answered by `decide` before, so this line is reached only for a typed "
+        "household number, whose serial is None",
+        {
+            "menwei.core.rules.x__decide_household__mutmut_6": (
+                " if household is None and facts.removed_at is not None:\n"
+                "-return _moved_out(number, serial, facts, presented)\n"
+                "+return _moved_out(number, None, facts, presented)"
+            ),
+        },
+    ),
+    Equivalent(
         "`last.gate_id or '?'` -> `or 'XX?XX'`: household_state.gate_id is NOT NULL, so the default is never taken",
         {
             "menwei.core.rules.x_last_use_words__mutmut_15": (
