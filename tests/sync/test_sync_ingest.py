@@ -317,7 +317,9 @@ def test_an_event_id_already_used_by_another_event_is_a_conflict(server: Server)
     log.add(event_id=eid, kind="entry")
     r = server.push(log.batch())
     assert r.inserted == 1
-    assert [(x.seq, x.reason, x.event_id) for x in r.rejected] == [(2, "event_id_conflict", eid)]
+    assert [(x.seq, x.reason, x.event_id, x.detail) for x in r.rejected] == [
+        (2, "event_id_conflict", eid, "another event has this event_id")
+    ]
     assert server.rejected() == [(2, "event_id_conflict")]
 
 
