@@ -79,6 +79,10 @@ _EXPIRED = """\
         )
         return _refuse("expired", facts, presented, number, serial, message=msg)
 """
+_MOVED_OUT = """\
+    if facts.removed_at is not None and facts.household is None:
+        return _moved_out(number, serial, facts, presented)
+"""
 _REVOKED = """\
     floor = facts.revocation_floor
     if floor is not None and serial < floor:
@@ -90,6 +94,7 @@ _REVOKED = """\
         return _refuse("revoked", facts, presented, number, serial, message=msg)
 """
 PLAN = "src/menwei/sync/server/plan.py"
+ORDERING = "src/menwei/core/ordering.py"
 
 TARGETS: dict[str, Target] = {
     "rules": Target(
@@ -107,7 +112,12 @@ TARGETS: dict[str, Target] = {
                 _FOREIGN,
                 _KEY_AND_SIGNATURE,
             ),
-            Fault.swap("expired and revoked checks swapped", RULES, _EXPIRED, _REVOKED),
+            Fault(
+                "expired and revoked checks swapped",
+                RULES,
+                _EXPIRED + _MOVED_OUT + _REVOKED,
+                _REVOKED + _MOVED_OUT + _EXPIRED,
+            ),
             Fault(
                 "undo window without the monotonic-clock guard",
                 GATE,
@@ -150,15 +160,30 @@ TARGETS: dict[str, Target] = {
         ),
     ),
     "ordering": Target(
-        files=("src/menwei/core/state.py",),
+        files=(ORDERING, "src/menwei/core/state.py"),
         functions=(
+            "menwei.core.ordering.x_*",
             "menwei.core.state.x_direction_of__*",
             "menwei.core.state.x_get__*",
             "menwei.core.state.x_apply__*",
             "menwei.core.state.x_rebuild__*",
             "menwei.core.state.x_rebuild_all__*",
         ),
-        tests=("tests/core/test_state.py",),
+        tests=("tests/core/test_ordering.py", "tests/core/test_state.py"),
+        faults=(
+            Fault(
+                "settle keeps the first moving event",
+                ORDERING,
+                "            last = t\n",
+                "            last = last or t\n",
+            ),
+            Fault(
+                "next_hlc ignores the household's last event",
+                ORDERING,
+                "    for floor in (gate_last, household_last):",
+                "    for floor in (gate_last,):",
+            ),
+        ),
     ),
     "ingest": Target(
         files=(PLAN,),
@@ -196,55 +221,277 @@ TARGETS: dict[str, Target] = {
     ),
 }
 
-# Mutants that cannot change behaviour, with why. Keep docs/testing.md in step.
-EQUIVALENT: dict[str, str] = {
-    "menwei.sync.server.plan.x_validate_body__mutmut_180": (
-        "`g('overdue', False)` -> `g('overdue', True)`: either default is a bool, so an absent "
-        "`overdue` passes the type check the same way"
+
+@dataclass(frozen=True)
+class Equivalent:
+    """Mutants that cannot change behaviour, and why.
+
+    mutmut names a mutant by a number that moves whenever the code of its function does, so each
+    name comes with its change (`change_of` its diff: the lines taken out and put in). A listed
+    mutant whose change is no longer that one, or that the tests kill, is not taken as
+    equivalent: the run says so, and it is counted like any other.
+    """
+
+    why: str
+    changes: dict[str, str]
+
+
+# Keep docs/testing.md in step.
+EQUIVALENTS: list[Equivalent] = [
+    Equivalent(
+        "`int(row['headcount'] or 1)` -> `or 2`: every trip event (exit, entry, override, register) is written with a headcount, so the default is never taken",
+        {
+            "menwei.core.gate.xǁGateServiceǁannul_last__mutmut_88": (
+                ' what = KIND_WORDS.get(row["kind"], Text(row["kind"], row["kind"]))\n'
+                '-count = int(row["headcount"] or 1)\n'
+                '+count = int(row["headcount"] or 2)'
+            ),
+            "menwei.core.gate.xǁGateServiceǁannul_last__mutmut_172": (
+                ' serial=row["serial"],\n'
+                '-headcount=int(row["headcount"] or 1),\n'
+                '+headcount=int(row["headcount"] or 2),'
+            ),
+        },
     ),
-    "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_14": (
-        "the last line of `held` (position 0 is the genesis hash): every gate's first stream "
-        "starts at 0 with the genesis hash, so position 0 is answered by the base check first"
+    Equivalent(
+        "the default of `KIND_WORDS.get(kind, ...)` in `annul_last`: the last trip it selects is an exit, entry, override or register, and KIND_WORDS names all four",
+        {
+            "menwei.core.gate.xǁGateServiceǁannul_last__mutmut_70": (
+                " household = self.household(number)\n"
+                '-what = KIND_WORDS.get(row["kind"], Text(row["kind"], row["kind"]))\n'
+                '+what = KIND_WORDS.get(row["kind"], None)'
+            ),
+            "menwei.core.gate.xǁGateServiceǁannul_last__mutmut_72": (
+                " household = self.household(number)\n"
+                '-what = KIND_WORDS.get(row["kind"], Text(row["kind"], row["kind"]))\n'
+                '+what = KIND_WORDS.get(row["kind"], )'
+            ),
+            "menwei.core.gate.xǁGateServiceǁannul_last__mutmut_75": (
+                " household = self.household(number)\n"
+                '-what = KIND_WORDS.get(row["kind"], Text(row["kind"], row["kind"]))\n'
+                '+what = KIND_WORDS.get(row["kind"], Text(None, row["kind"]))'
+            ),
+            "menwei.core.gate.xǁGateServiceǁannul_last__mutmut_76": (
+                " household = self.household(number)\n"
+                '-what = KIND_WORDS.get(row["kind"], Text(row["kind"], row["kind"]))\n'
+                '+what = KIND_WORDS.get(row["kind"], Text(row["kind"], None))'
+            ),
+        },
     ),
-    "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_15": (
-        "the last line of `held` (position 0 is the genesis hash): every gate's first stream "
-        "starts at 0 with the genesis hash, so position 0 is answered by the base check first"
+    Equivalent(
+        "`trips = 0` -> `None` or `1` in `facts_for`: without a quota the count is not taken, and the rules read it only under a quota",
+        {
+            "menwei.core.gate.xǁGateServiceǁfacts_for__mutmut_22": (
+                " current = self.state_of(number)\n-trips = 0\n+trips = None"
+            ),
+            "menwei.core.gate.xǁGateServiceǁfacts_for__mutmut_23": (
+                " current = self.state_of(number)\n-trips = 0\n+trips = 1"
+            ),
+        },
     ),
-    "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_16": (
-        "the last line of `held` (position 0 is the genesis hash): every gate's first stream "
-        "starts at 0 with the genesis hash, so position 0 is answered by the base check first"
+    Equivalent(
+        "`removed_households` read also for a household in the roster: the rules look at `removed_at` only when the household is not in the roster",
+        {
+            "menwei.core.gate.xǁGateServiceǁfacts_for__mutmut_38": (
+                " )\n-if household is None\n+if (household is None) or True"
+            ),
+        },
     ),
-    "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_17": (
-        "the last line of `held` (position 0 is the genesis hash): every gate's first stream "
-        "starts at 0 with the genesis hash, so position 0 is answered by the base check first"
+    Equivalent(
+        "`title_for(verdict, direction)` -> `title_for(verdict, None)` in `_refuse`: a refusal is never green, and title_for reads the direction only for green",
+        {
+            "menwei.core.rules.x__refuse__mutmut_75": (
+                " at=presented.at,\n"
+                "-title=title_for(verdict, direction),\n"
+                "+title=title_for(verdict, None),"
+            ),
+        },
     ),
-    "menwei.sync.server.plan.xǁ_Plannerǁ_one__mutmut_33": (
-        "`known.get(eid) if eid else None` -> always `known.get(eid)`: get(None) is None too"
+    Equivalent(
+        "`total_seconds() // 60` -> `/ 60` under `int()`: for a time not below zero both cut to the same whole minutes; a negative time out is shown as 0 by `duration` either way, and `max_time_out` is a positive whole number of minutes",
+        {
+            "menwei.core.rules.x__decide_household__mutmut_187": (
+                " since = parse_iso(current.since) if current.since else at\n"
+                "-minutes = int((at - since).total_seconds() // 60)\n"
+                "+minutes = int((at - since).total_seconds() / 60)"
+            ),
+            "menwei.core.rules.x__decide_household__mutmut_208": (
+                " if overdue and policy.max_time_out is not None:\n"
+                "-limit = duration(int(policy.max_time_out.total_seconds() // 60))\n"
+                "+limit = duration(int(policy.max_time_out.total_seconds() / 60))"
+            ),
+        },
     ),
-    "menwei.sync.server.plan.xǁ_Plannerǁ_one__mutmut_146": (
-        "`if s > through_seq` -> `>=`: s == through_seq reaches this line only after a fork, "
-        "whose new stream holds through s - 1, so both take the branch"
+    Equivalent(
+        "the household number of the default state (a household never moved) -> None: only its `state`, `since` and `gate_id` are read",
+        {
+            "menwei.core.rules.x__decide_household__mutmut_44": (
+                " )\n"
+                '-current = facts.state or HouseholdState(number, "in", None, None, None)\n'
+                '+current = facts.state or HouseholdState(None, "in", None, None, None)'
+            ),
+        },
     ),
-    "menwei.sync.server.plan.xǁ_Plannerǁ_append__mutmut_63": (
-        "`problem or 'no body'`: validate_body always names a problem when the body is None, "
-        "so the default text is never used"
+    Equivalent(
+        "`.replace('Z', '+00:00')` before `datetime.fromisoformat` turned into a replace that "
+        "changes nothing: since Python 3.11 (the oldest this project runs on) fromisoformat "
+        "reads the 'Z' itself, to the same time",
+        {
+            "menwei.core.rules.x__moved_out__mutmut_9": (
+                " assert facts.removed_at is not None\n"
+                '-day = facts.policy.local(datetime.fromisoformat(facts.removed_at.replace("Z", "+00:00")))\n'
+                '+day = facts.policy.local(datetime.fromisoformat(facts.removed_at.replace("XXZXX", "+00:00")))'
+            ),
+            "menwei.core.rules.x__moved_out__mutmut_10": (
+                " assert facts.removed_at is not None\n"
+                '-day = facts.policy.local(datetime.fromisoformat(facts.removed_at.replace("Z", "+00:00")))\n'
+                '+day = facts.policy.local(datetime.fromisoformat(facts.removed_at.replace("z", "+00:00")))'
+            ),
+        },
     ),
-    "menwei.sync.server.plan.xǁ_Plannerǁ_append__mutmut_64": (
-        "`problem or 'no body'`: validate_body always names a problem when the body is None, "
-        "so the default text is never used"
+    Equivalent(
+        "the serial of a moved-out household in `_decide_household` -> None: a pass's moved-out "
+        "household is answered by `decide` before, so this line is reached only for a typed "
+        "household number, whose serial is None",
+        {
+            "menwei.core.rules.x__decide_household__mutmut_6": (
+                " if household is None and facts.removed_at is not None:\n"
+                "-return _moved_out(number, serial, facts, presented)\n"
+                "+return _moved_out(number, None, facts, presented)"
+            ),
+        },
     ),
-    "menwei.core.gate.xǁGateServiceǁannul_last__mutmut_147": (
-        "`int(row['headcount'] or 1)` -> `or 2`: every trip event (exit, entry, override, "
-        "register) is written with a headcount, so the default is never taken"
+    Equivalent(
+        "`last.gate_id or '?'` -> `or 'XX?XX'`: household_state.gate_id is NOT NULL, so the default is never taken",
+        {
+            "menwei.core.rules.x_last_use_words__mutmut_15": (
+                " when = policy.local(parse_iso(last.since))\n"
+                '-gate = last.gate_id or "?"\n'
+                '+gate = last.gate_id or "XX?XX"'
+            ),
+        },
     ),
-    "menwei.core.rules.x_last_use_words__mutmut_15": (
-        "`last.gate_id or '?'` -> `or 'XX?XX'`: household_state.gate_id is NOT NULL, so the "
-        "default is never taken"
+    Equivalent(
+        '`n.to_bytes(2, "big")` -> `n.to_bytes(2)`: "big" is the default byte order since 3.11',
+        {
+            "menwei.core.base45.x_decode__mutmut_47": (
+                ' raise ValueError("base45 triple out of range")\n'
+                '-out += n.to_bytes(2, "big")\n'
+                "+out += n.to_bytes(2, )"
+            ),
+        },
     ),
-    "menwei.core.base45.x_decode__mutmut_47": (
-        '`n.to_bytes(2, "big")` -> `n.to_bytes(2)`: "big" is the default byte order since 3.11'
+    Equivalent(
+        '`key.split("|", 1)[0]` -> `key.split("|")[0]` or `key.split("|", 2)[0]`: the first part is the same however many times the rest is split',
+        {
+            "menwei.core.ordering.x_hlc_of_key__mutmut_6": (
+                ' return None\n-return int(key.split("|", 1)[0])\n+return int(key.split("|", )[0])'
+            ),
+            "menwei.core.ordering.x_hlc_of_key__mutmut_9": (
+                ' return None\n-return int(key.split("|", 1)[0])\n+return int(key.split("|", 2)[0])'
+            ),
+        },
     ),
+    Equivalent(
+        "`g('overdue', False)` -> `g('overdue', True)`: either default is a bool, so an absent `overdue` passes the type check the same way",
+        {
+            "menwei.sync.server.plan.x_validate_body__mutmut_205": (
+                ' bad.append("ref")\n'
+                '-if type(g("overdue", False)) is not bool:\n'
+                '+if type(g("overdue", True)) is not bool:'
+            ),
+        },
+    ),
+    Equivalent(
+        "the last line of `held` (position 0 is the genesis hash): every gate's first stream starts at 0 with the genesis hash, so position 0 is answered by the base check first",
+        {
+            "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_14": (
+                " return None if h is None else (h.hash, h.event_id)\n"
+                "-return (GENESIS, None) if seq == 0 else None\n"
+                "+return (GENESIS, None) if (seq == 0) and False else None"
+            ),
+            "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_15": (
+                " return None if h is None else (h.hash, h.event_id)\n"
+                "-return (GENESIS, None) if seq == 0 else None\n"
+                "+return (GENESIS, None) if (seq == 0) or True else None"
+            ),
+            "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_16": (
+                " return None if h is None else (h.hash, h.event_id)\n"
+                "-return (GENESIS, None) if seq == 0 else None\n"
+                "+return (GENESIS, None) if seq != 0 else None"
+            ),
+            "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_17": (
+                " return None if h is None else (h.hash, h.event_id)\n"
+                "-return (GENESIS, None) if seq == 0 else None\n"
+                "+return (GENESIS, None) if seq == 1 else None"
+            ),
+        },
+    ),
+    Equivalent(
+        "`if seq < s.base_seq` -> `<=` in `held`: seq == base_seq was answered by the line before",
+        {
+            "menwei.sync.server.plan.xǁ_Plannerǁheld__mutmut_4": (
+                " return s.base_hash, None\n-if seq < s.base_seq:\n+if seq <= s.base_seq:"
+            ),
+        },
+    ),
+    Equivalent(
+        "`known.get(eid) if eid else None` -> always `known.get(eid)`: the known events are keyed by ids, never by None or an empty id",
+        {
+            "menwei.sync.server.plan.xǁ_Plannerǁ_one__mutmut_33": (
+                " eid = read.event_id\n"
+                "-known = self.known.get(eid) if eid else None\n"
+                "+known = self.known.get(eid) if (eid) or True else None"
+            ),
+        },
+    ),
+    Equivalent(
+        "`if s > through_seq` -> `>=`: s == through_seq reaches this line only after a fork, whose new stream holds through s - 1, so both take the branch",
+        {
+            "menwei.sync.server.plan.xǁ_Plannerǁ_one__mutmut_146": (
+                " self._append(stream, read, expected_prev)\n"
+                "-if s > stream.through_seq:\n"
+                "+if s >= stream.through_seq:"
+            ),
+        },
+    ),
+    Equivalent(
+        "`problem or 'no body'`: validate_body always names a problem when the body is None, so the default text is never used",
+        {
+            "menwei.sync.server.plan.xǁ_Plannerǁ_append__mutmut_63": (
+                " if problem or body is None:\n"
+                '-self._reject(stream, read, "invalid", problem or "no body")\n'
+                '+self._reject(stream, read, "invalid", problem or "XXno bodyXX")'
+            ),
+            "menwei.sync.server.plan.xǁ_Plannerǁ_append__mutmut_64": (
+                " if problem or body is None:\n"
+                '-self._reject(stream, read, "invalid", problem or "no body")\n'
+                '+self._reject(stream, read, "invalid", problem or "NO BODY")'
+            ),
+        },
+    ),
+]
+EQUIVALENT: dict[str, tuple[str, str]] = {
+    name: (change, e.why) for e in EQUIVALENTS for name, change in e.changes.items()
 }
+
+
+def change_of(diff: str) -> str:
+    """A mutant's change: the line before it, then the lines its diff takes out (-) and puts in
+    (+), stripped (the line before tells apart the same line written twice in a function)."""
+    out: list[str] = []
+    before: str | None = None
+    for line in diff.splitlines():
+        if line.startswith(("+++", "---", "@@", "#")):
+            continue
+        if line.startswith(("+", "-")):
+            if not out and before is not None:
+                out.append(" " + before)
+            out.append(line[0] + line[1:].strip())
+        elif not out and line.strip():
+            before = line.strip()
+    return "\n".join(out)
+
 
 _SQL = re.compile(r"\b(select|insert into|update|delete from|order by|values|on conflict)\b")
 
@@ -334,6 +581,14 @@ def show(name: str, mutant: str) -> str:
     return done.stdout
 
 
+def check_faults(names: list[str]) -> None:
+    """Every hand-made fault still matches its file (checked before the long mutmut runs)."""
+    for name in names:
+        for fault in TARGETS[name].faults:
+            if (ROOT / fault.file).read_text(encoding="utf-8").count(fault.old) != 1:
+                raise SystemExit(f"mutation: fault {fault.name!r} no longer matches {fault.file}")
+
+
 def run_faults(name: str, target: Target) -> list[tuple[Fault, bool]]:
     """Apply each hand-made fault alone to a fresh copy; True when the focused tests fail."""
     results = []
@@ -364,17 +619,34 @@ def main() -> int:
     parser.add_argument("--children", type=int, default=2, help="mutants run at once")
     args = parser.parse_args()
     names = args.targets or list(TARGETS)
+    check_faults(names)
     failed = False
     rows = []
     for name in names:
         target = TARGETS[name]
         statuses = run_mutmut(name, target, args.children)
-        why = {m: EQUIVALENT[m] for m in statuses if m in EQUIVALENT}
+        why: dict[str, str] = {}
+        stale: list[str] = []
         for m, status in statuses.items():
-            if m not in why and status not in ("killed", "timeout"):
-                reason = rule_equivalent(show(name, m))
-                if reason:
+            if status in ("killed", "timeout"):
+                if m in EQUIVALENT:
+                    stale.append(f"{m} is listed as equivalent but the tests kill it")
+                continue
+            diff = show(name, m)
+            if m in EQUIVALENT:
+                change, reason = EQUIVALENT[m]
+                if change_of(diff) == change:
                     why[m] = reason
+                    continue
+                stale.append(f"{m} is listed as equivalent but is now another change")
+            found = rule_equivalent(diff)
+            if found:
+                why[m] = found
+        stale += [
+            f"{m} is listed as equivalent but no longer exists"
+            for m in EQUIVALENT
+            if m not in statuses and any(fnmatch.fnmatchcase(m, g) for g in target.functions)
+        ]
         equivalent = sorted(why)
         counted = {m: s for m, s in statuses.items() if m not in why}
         killed = [m for m, s in counted.items() if s == "killed" or s == "timeout"]
@@ -398,6 +670,8 @@ def main() -> int:
         if args.list:
             for m in equivalent:
                 print(f"    equivalent {m}: {why[m]}")
+        for line in stale:
+            print(f"    EQUIVALENT out of date: {line}")
         if score < THRESHOLD or caught < len(faults):
             failed = True
     total_killed = sum(r[3] for r in rows)

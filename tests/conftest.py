@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -48,6 +50,18 @@ def pytest_configure(config: pytest.Config) -> None:
     # Handed to Hypothesis' own --hypothesis-seed (this hook runs before its plugin's).
     if config.getoption("hypothesis_seed", None) is None:
         config.option.hypothesis_seed = str(SEED)
+    # A run stopped by SIGTERM (a CI timeout, `kill PID`) ends like Ctrl-C: every fixture's
+    # teardown still runs, so the servers and PostgreSQL clusters the tests started are stopped
+    # rather than left running (SIGTERM's default ends the process at once, teardowns unrun).
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
+        signal.signal(signal.SIGTERM, _interrupted)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -6,15 +6,17 @@ Also the boundaries of each check, and the undo window's guard against a wall cl
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
 
-from menwei.core import eventlog, keys
+from menwei.core import eventlog, keys, ordering, passes, rules, state
 from menwei.core.clock import FrozenClock
 from menwei.core.errors import GateError
 from menwei.core.gate import MAX_HEADCOUNT, UNDO_WINDOW, GateService
 from menwei.core.issuing import revoke
+from menwei.core.model import HouseholdState
 from menwei.core.passes import PassData, sign
 from tests.conftest import T0, Community
 
@@ -495,3 +497,113 @@ def test_only_amber_decisions_carry_a_last_use_and_only_entries_are_overdue(c: C
         assert d.verdict == "red" and d.last_use is None and d.overdue is False
     d = c.gate.decide(c.codes[1203], operator="t")
     assert (d.reason, d.overdue, d.last_use) == ("ok", False, None)
+
+
+# --- a household that left the roster; the pure rules without a state ----------------------------
+
+
+def test_a_moved_out_household_is_said_so_for_its_pass_and_its_number(c: Community) -> None:
+    from menwei.core.roster import remove_households
+
+    # 16:30 UTC on the 20th is already the 21st in Shanghai: the day is said in local time.
+    remove_households(c.store, [1204], now="2026-11-20T16:30:00.000Z", reason="moved")
+    words = (
+        "户号 1204 已于 2026-11-21 迁出,不在花名册中:请收回此证,联系居委会",
+        "Household 1204 moved out on 2026-11-21 and left the roster: "
+        "keep the card and call the committee",
+    )
+    d = c.gate.decide(c.codes[1204], operator="t", headcount=2)
+    assert (d.verdict, d.reason, d.kind, d.household_number, d.serial, d.headcount) == (
+        "red",
+        "moved_out",
+        "deny",
+        1204,
+        1,
+        2,
+    )
+    assert (d.message.zh, d.message.en) == words and d.overridable is False
+    e = last_event(c)
+    assert (e.kind, e.reason, e.household, e.serial) == ("deny", "moved_out", 1204, 1)
+    typed = c.gate.decide_household(1204, operator="t", source="keypad")
+    assert (typed.reason, typed.household_number, typed.serial) == ("moved_out", 1204, None)
+    assert (typed.message.zh, typed.message.en) == words
+    # Before it: the pass's own checks (an expired copy is expired, whoever holds it).
+    expired = c.gate.decide(code(c, household=1204, valid_until=date(2026, 11, 1)), operator="t")
+    assert expired.reason == "expired"
+    # A number never in the roster is unknown, not moved out.
+    assert c.gate.decide_household(9999, operator="t").reason == "unknown_household"
+
+
+def test_a_refusal_by_the_policy_names_the_household(c: Community) -> None:
+    c.set_policy('[[windows]]\ngroups = ["3"]\nstart = "08:00"\nend = "09:00"\n')
+    h = c.gate.household(1203)
+    assert h is not None
+    d = c.gate.decide(code(c, serial=1), operator="t")
+    assert (d.verdict, d.reason, d.kind, d.direction, d.serial) == (
+        "red",
+        "outside_window",
+        "deny",
+        "exit",
+        1,
+    )
+    assert (d.message.zh, d.message.en) == (
+        f"{h.address().zh} {h.group_name().zh}",
+        f"{h.address().en}, {h.group_name().en}",
+    )
+
+
+def test_an_exit_in_an_open_policy_names_no_window(c: Community) -> None:
+    d = c.gate.decide(c.codes[1203], operator="t")
+    assert (d.reason, d.window, d.rule) == ("ok", "open", None)
+
+
+def test_the_rules_alone_take_a_household_without_a_state_as_in(c: Community) -> None:
+    scanned = passes.parse(c.codes[2101])
+    assert isinstance(scanned, passes.ParsedPass)
+    facts = replace(c.gate.facts_for(scanned, T0), state=None)
+    asked_in = rules.decide(scanned, facts, rules.Presented(T0, "t", "cli", 1, "entry"))
+    assert (asked_in.verdict, asked_in.reason, asked_in.household_number) == (
+        "amber",
+        "already_in",
+        2101,
+    )
+    assert asked_in.message.en == "No exit on record: register a returning resident"
+    # A state out with no time (only the pure rules can be handed one): back after 0 min.
+    out = replace(facts, state=HouseholdState(2101, "out", None, None, None))
+    back = rules.decide(scanned, out, rules.Presented(T0, "t", "cli"))
+    assert (back.verdict, back.reason, back.direction) == ("green", "ok", "entry")
+    assert back.message.en.endswith("1 back after 0 min")
+    auto = rules.decide(scanned, facts, rules.Presented(T0, "t", "cli"))
+    assert (auto.verdict, auto.reason, auto.direction, auto.proposed) == (
+        "green",
+        "ok",
+        "exit",
+        "exit",
+    )
+
+
+def test_the_quota_period_is_the_one_the_exit_is_recorded_in(c: Community) -> None:
+    # One trip a day. 1203 went out here at 10:00 and came back in through another gate whose
+    # clock runs fast: its entry is stamped 00:05 tomorrow. At 23:50 by this gate's clock the
+    # next exit falls after that entry in the shared order, so tomorrow: tomorrow's quota.
+    c.set_policy("[quota]\ntrips = 1\ndays = 1\n")
+    assert c.gate.decide(c.codes[1203], operator="t").reason == "ok"
+    ahead = datetime.fromisoformat("2026-11-24T16:05:00+00:00")  # 00:05 on the 25th, local
+    okey = ordering.order_key(ordering.wall_ms(ahead), "gate-9", 1, "r-entry")
+    with c.store.write() as db:
+        db.execute(
+            "insert into remote_events (event_id, gate_id, epoch, seq, kind, direction, household,"
+            " reason, headcount, wall_time, ref, body, okey)"
+            " values ('r-entry', 'gate-9', 1, 1, 'entry', 'entry', 1203, 'ok', 1,"
+            " '2026-11-24T16:05:00.000Z', null, '{}', ?)",
+            [okey],
+        )
+        state.rebuild(db, [1203])
+    c.clock.set(datetime.fromisoformat("2026-11-24T15:50:00+00:00"))  # 23:50 on the 24th, local
+    d = c.gate.decide(c.codes[1203], operator="t")
+    assert (d.verdict, d.reason, d.direction) == ("green", "ok", "exit")
+    recorded = c.store.one("select hlc_ms from events where event_id = ?", [d.event_id])
+    assert recorded is not None and recorded["hlc_ms"] == ordering.wall_ms(ahead) + 1
+    # Back in and out again the same night: now tomorrow's one trip is used.
+    assert c.gate.decide(c.codes[1203], operator="t").direction == "entry"
+    assert c.gate.decide(c.codes[1203], operator="t").reason == "quota_exceeded"

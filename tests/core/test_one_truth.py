@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from menwei.cli import cli
-from menwei.core import integrity, state
+from menwei.core import integrity, ordering, state
 from menwei.core.errors import MenweiError
 from menwei.core.gate import GateService
 from menwei.core.store import Store
@@ -72,6 +72,31 @@ def test_the_measured_offset_corrects_the_order(community: Community) -> None:
     row = c.store.one("select hlc_ms, wall_time from events where event_id = ?", [d.event_id])
     assert row is not None and row["wall_time"] == "2026-11-24T02:01:30.000Z"
     assert row["hlc_ms"] == int(T0.timestamp() * 1000)
+
+
+def test_a_pulled_exit_stamped_ahead_cannot_jump_the_entry_decided_after_it(
+    community: Community,
+) -> None:
+    # Another gate's clock runs 5 minutes fast: its exit of 1203, pulled here, is stamped
+    # 10:05 while this gate's clock says 10:00 when the household comes back in.
+    c = community
+    ahead = int(T0.timestamp() * 1000) + 5 * 60_000
+    okey = ordering.order_key(ahead, "gate-9", 1, "r-exit")
+    with c.store.write() as db:
+        db.execute(
+            "insert into remote_events (event_id, gate_id, epoch, seq, kind, direction, household,"
+            " reason, headcount, wall_time, ref, body, okey)"
+            " values ('r-exit', 'gate-9', 1, 1, 'exit', 'exit', 1203, 'ok', 1,"
+            " '2026-11-24T02:05:00.000Z', null, '{}', ?)",
+            [okey],
+        )
+        state.rebuild(db, [1203])
+    assert c.gate.state_of(1203).state == "out"
+    back = c.gate.decide(c.codes[1203], operator="t", at=T0)
+    assert (back.direction, back.verdict) == ("entry", "green")
+    row = c.store.one("select hlc_ms, okey from events where event_id = ?", [back.event_id])
+    assert row is not None and row["hlc_ms"] == ahead + 1 and row["okey"] > okey
+    assert _rebuilt(c, 1203) == ("in", back.event_id)
 
 
 _SCAN = """

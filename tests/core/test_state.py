@@ -160,3 +160,58 @@ def test_the_cache_equals_a_rebuild_of_everything(c: Community) -> None:
         state.rebuild_all(db)
     rows = {r["household"]: r["state"] for r in c.store.query("select * from household_state")}
     assert rows == {1203: "out", 2101: "out", 3301: "in"}
+
+
+def _key(c: Community, event_id: str) -> str:
+    row = c.store.one("select okey from all_events where event_id = ?", [event_id])
+    assert row is not None
+    return str(row["okey"])
+
+
+def test_apply_moves_by_a_newer_key_and_rebuilds_for_an_older_one(c: Community) -> None:
+    logged = remote(c, "exit", 1203, "2026-11-24T02:05:00.000Z", direction="exit")
+    rebuilt(c, 1203)
+    held = _key(c, logged)
+    held_ms = ordering.hlc_of_key(held)
+    assert held_ms is not None
+    assert state.get(c.store.db, 1203) == HouseholdState(
+        1203, "out", "2026-11-24T02:05:00.000Z", "gate-9", logged, 1, held
+    )
+    event: dict[str, Any] = dict(
+        kind="entry", direction="entry", gate_id="gate-3", headcount=2, window=None
+    )
+    # A newer event (not in the log yet: apply trusts its key) moves the household at once.
+    newer = ordering.order_key(held_ms + 1, "gate-3", 1, "n-1")
+    with c.store.write() as db:
+        state.apply(
+            db, 1203, dict(event, event_id="n-1", wall_time="2026-11-24T02:06:00.000Z", okey=newer)
+        )
+    assert state.get(c.store.db, 1203) == HouseholdState(
+        1203, "in", "2026-11-24T02:06:00.000Z", "gate-3", "n-1", 2, newer
+    )
+    # An older event, an equal key and an event without a key are not appended: the log
+    # decides (a rebuild), and the log holds only the exit.
+    older = ordering.order_key(held_ms - 1, "gate-3", 2, "o-1")
+    for okey in (older, newer, None):
+        with c.store.write() as db:
+            state.apply(db, 1203, dict(event, event_id="o-1", wall_time="x", okey=okey))
+        assert state.get(c.store.db, 1203).event_id == logged, okey
+        with c.store.write() as db:  # back to the newer state for the next case
+            state.apply(db, 1203, dict(event, event_id="n-1", wall_time="y", okey=newer))
+        assert state.get(c.store.db, 1203).event_id == "n-1"
+
+
+def test_apply_reads_an_overrides_direction(c: Community) -> None:
+    with c.store.write() as db:
+        state.apply(
+            db,
+            2101,
+            dict(kind="override", direction="exit", wall_time="t", gate_id="g", event_id="o-1"),
+        )
+        state.apply(
+            db,
+            2102,
+            dict(kind="override", direction=None, wall_time="t", gate_id="g", event_id="o-2"),
+        )
+    assert state.get(c.store.db, 2101).state == "out"
+    assert c.store.one("select * from household_state where household = 2102") is None

@@ -158,6 +158,7 @@ def _start(home: Home, port: int) -> subprocess.Popen[bytes]:
         except httpx.HTTPError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
+                proc.wait(10)
                 raise RuntimeError("the server did not start") from None
             time.sleep(0.1)
 

@@ -317,7 +317,9 @@ def test_an_event_id_already_used_by_another_event_is_a_conflict(server: Server)
     log.add(event_id=eid, kind="entry")
     r = server.push(log.batch())
     assert r.inserted == 1
-    assert [(x.seq, x.reason, x.event_id) for x in r.rejected] == [(2, "event_id_conflict", eid)]
+    assert [(x.seq, x.reason, x.event_id, x.detail) for x in r.rejected] == [
+        (2, "event_id_conflict", eid, "another event has this event_id")
+    ]
     assert server.rejected() == [(2, "event_id_conflict")]
 
 
@@ -363,6 +365,16 @@ BAD_FIELDS = [
     ("ref", 5, "ref"),
     ("overdue", 1, "overdue"),
     ("overdue", None, "overdue"),
+    ("hlc_ms", -1, "hlc_ms"),
+    ("hlc_ms", 10**15, "hlc_ms"),
+    ("hlc_ms", "5", "hlc_ms"),
+    ("epoch", -1, "epoch"),
+    ("epoch", 2**63, "epoch"),  # named once: its own range, not the generic one
+    ("note", "n" * 501, "note (over 500 characters)"),
+    ("scan", "s" * 2049, "scan (over 2048 characters)"),
+    ("operator", "o" * 201, "operator (over 200 characters)"),
+    ("extra", 2**63, "extra (out of range)"),
+    ("extra", -(2**63), "extra (out of range)"),
 ]
 
 
@@ -404,6 +416,16 @@ def test_a_missing_field_is_named_and_all_bad_fields_are_listed(server: Server) 
         ("overdue", True),
         ("direction", "entry"),
         ("direction", None),
+        ("epoch", 0),
+        ("epoch", 2**63 - 1),
+        ("hlc_ms", 0),
+        ("hlc_ms", 10**15 - 1),
+        ("hlc_ms", None),
+        ("note", "n" * 500),
+        ("scan", "s" * 2048),
+        ("operator", "o" * 200),
+        ("extra", 2**63 - 1),
+        ("extra", -(2**63) + 1),
     ],
 )
 def test_the_edges_of_each_range_are_taken(server: Server, name: str, value: Any) -> None:
@@ -856,7 +878,8 @@ def test_the_same_event_twice_in_one_batch_is_stored_once(server: Server) -> Non
 
 
 @pytest.mark.parametrize(
-    ("offset", "flagged"), [(120_000, False), (120_001, True), (-300_000, True)]
+    ("offset", "flagged"),
+    [(120_000, False), (120_001, True), (-300_000, True), (2_000_000, True)],
 )
 def test_a_gate_clock_far_off_is_noted(server: Server, offset: int, flagged: bool) -> None:
     log = server.log()
@@ -872,3 +895,21 @@ def test_a_gate_clock_far_off_is_noted(server: Server, offset: int, flagged: boo
         f"gate {g}: its clock was {offset / 1000:+.0f} s off the server's at a sync on 2026-11-24"
     )
     assert notes == ([("clock_suspect", g, words)] if flagged else [])
+
+
+def test_a_gate_corrects_only_its_own_events(server: Server) -> None:
+    theirs = Log(server.other_gate)
+    taken = json.loads(theirs.add().body)["event_id"]
+    assert server.storage.push(server.other_gate, theirs.batch(), now=NOW).inserted == 1
+    log = server.log()
+    own = json.loads(log.add().body)["event_id"]
+    log.add("annul", ref=taken)
+    log.add("override", ref=taken, direction="exit", override_reason="medical")
+    log.add("annul", ref=own)  # its own: taken
+    log.add("annul", ref="not-an-event-anyone-holds")  # unknown here: taken as it is
+    r = server.push(log.batch())
+    g = server.other_gate
+    assert [(x.seq, x.reason, x.detail) for x in r.rejected] == [
+        (2, "foreign_ref", f"annul of an event of {g}: a gate corrects only its own"),
+        (3, "foreign_ref", f"override of an event of {g}: a gate corrects only its own"),
+    ]

@@ -11,6 +11,7 @@ from menwei.sync.server.plan import (
     Held,
     IngestPlan,
     KnownEvent,
+    NewEventRow,
     OpenEpoch,
     OrphanRange,
     RaiseAnomaly,
@@ -139,3 +140,68 @@ def test_an_altered_body_is_rejected_with_a_chain_break() -> None:
     assert p.inserted == 1 and [r.reason for r in p.rejected] == ["bad_hash"]
     assert any(isinstance(s, Reject) for s in p.steps)
     assert kinds(p) == ["chain_break"]
+
+
+def _override(**fields: object) -> WireEvent:
+    body = canonical(
+        {
+            "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, "override")),
+            "seq": 1,
+            "kind": "override",
+            "wall_time": "2026-11-24T02:01:00.000Z",
+            "reason": "outside_window",
+            "operator": "t",
+            "gate_id": GATE,
+            "epoch": 1,
+            "household": 2102,
+            "serial": 3,
+            "direction": "exit",
+            "ref": "e-7",
+            "overdue": True,
+            "clock_offset_ms": -1500,
+            "override_reason": "medical",
+            "hlc_ms": 1_795_485_660_000,
+            **fields,
+        }
+    )
+    return WireEvent(seq=1, prev_hash=GENESIS, hash=chain_hash(GENESIS, body), body=body)
+
+
+def test_what_the_household_rules_get_of_a_stored_event() -> None:
+    ev = _override()
+    p = plan([ev], held_view([ev], through=0))
+    eid = str(uuid.uuid5(uuid.NAMESPACE_URL, "override"))
+    row = NewEventRow(
+        key=f"001795485660000|{GATE}|000000000001|{eid}",
+        event_id=eid,
+        gate_id=GATE,
+        kind="override",
+        direction="exit",
+        household=2102,
+        serial=3,
+        reason="outside_window",
+        wall_time="2026-11-24T02:01:00.000Z",
+        ref="e-7",
+        overdue=True,
+        clock_offset_ms=-1500,
+        override_reason="medical",
+    )
+    assert [s for s in p.steps if isinstance(s, StoreEvent)] == [
+        StoreEvent(1, 1, ev.body, GENESIS, ev.hash, row, False)
+    ]
+    # An override reason that is not text is not passed on.
+    odd = _override(override_reason=5)
+    stored = [
+        s for s in plan([odd], held_view([odd], through=0)).steps if isinstance(s, StoreEvent)
+    ]
+    assert [s.row.override_reason for s in stored] == [None]
+
+
+def test_an_older_bundle_is_no_restore_but_an_older_push_is() -> None:
+    events = log(5)
+    view = held_view(events)
+    older = read_batch(batch(events[:3]))
+    imported = plan_ingest(older, view, source="import", today="2026-11-24")
+    assert (imported.forked, imported.duplicates, imported.acked_through_seq) == (False, 3, 5)
+    pushed = plan_ingest(older, view, source="push", today="2026-11-24")
+    assert (pushed.forked, pushed.epoch) == (True, 2)

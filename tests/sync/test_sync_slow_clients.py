@@ -51,6 +51,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         except httpx.HTTPError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
+                proc.wait(10)
                 raise RuntimeError("the server did not start") from None
             time.sleep(0.1)
     try:

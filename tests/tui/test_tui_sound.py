@@ -9,6 +9,7 @@ import shutil
 import stat
 import time
 import wave
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 
@@ -50,22 +51,45 @@ def _fake_player(tmp_path: Path) -> Path:
     return player
 
 
+def _held_player(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A player that says it started, then plays (keeps a copy) only once `release` exists."""
+    out = tmp_path / "heard"
+    out.mkdir()
+    started, release = tmp_path / "started", tmp_path / "release"
+    player = tmp_path / "player"
+    player.write_text(
+        f'#!/bin/sh\ntouch "{started}"\n'
+        f'while [ ! -e "{release}" ]; do sleep 0.01; done\n'
+        f'cp "$1" "{out}/$(date +%s%N).wav"\n'
+    )
+    player.chmod(player.stat().st_mode | stat.S_IEXEC)
+    return player, started, release
+
+
+def _until(done: Callable[[], bool], seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return done()
+
+
 def test_cues_are_played_on_their_own_thread_by_the_player(tmp_path: Path) -> None:
-    player = _fake_player(tmp_path)
+    player, started, release = _held_player(tmp_path)
     sound = Sound(
         report=SoundReport(str(player), None, False), folder=tmp_path / "cues", speech=False
     )
     try:
         assert sound.audible
-        started = time.monotonic()
         sound.cue("red")
-        assert time.monotonic() - started < 0.05  # the scan never waits for the speaker
-        deadline = time.monotonic() + 5
-        heard: list[Path] = []
-        while time.monotonic() < deadline and not heard:
-            heard = list((tmp_path / "heard").glob("*.wav"))
-            time.sleep(0.02)
+        # The scan never waits for the speaker: cue() is back while the player is still held
+        # (a cue played in line would return only once the player had played, or been killed).
+        assert not list((tmp_path / "heard").glob("*.wav"))
+        assert _until(started.exists), "the player was never run"
+        release.touch()
+        assert _until(lambda: bool(list((tmp_path / "heard").glob("*.wav"))))
+        heard = list((tmp_path / "heard").glob("*.wav"))
     finally:
+        release.touch()
         sound.stop()
     assert len(heard) == 1
     assert rms(heard[0].read_bytes()) > 3000

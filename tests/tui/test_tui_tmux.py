@@ -145,7 +145,7 @@ def test_an_exit_lane_at_60x20_with_a_copy_and_a_held_log(tmp_path: Path, lang: 
         held.execute("ROLLBACK")
         held.close()
         app.key("Enter")
-        time.sleep(0.3)
+        app.wait_gone("disk full" if lang == "en" else "磁盘满")  # the notice is closed
         app.scan(codes[2101])  # the next scan tries again
         app.wait_for("Bldg 7, unit 1, room 101" if lang == "en" else "7栋1单元101室")
         assert app.alive()

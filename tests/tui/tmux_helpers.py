@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -42,13 +43,20 @@ def make_home(root: Path) -> dict[int, str]:
 
 
 class Tmux:
-    """One tmux session running one command; `screen()` is what the terminal shows."""
+    """One tmux session running one command; `screen()` is what the terminal shows.
+
+    Each test process has a tmux server of its own (`-S`, a socket of its own): a session never
+    lands on a server someone else started, whose environment (a clock shifted by faketime, or
+    not) it would take. The server ends with its last session; `kill` then removes the socket.
+    """
 
     def __init__(self, name: str, command: str, width: int, height: int) -> None:
         self.name = f"{name}-{os.getpid()}"
+        self.socket = Path(tempfile.gettempdir()) / f"menwei-tmux-{os.getpid()}"
+        self.tmux = ["tmux", "-S", str(self.socket)]
         subprocess.run(
             [
-                "tmux",
+                *self.tmux,
                 "new-session",
                 "-d",
                 "-s",
@@ -65,12 +73,12 @@ class Tmux:
 
     def screen(self) -> str:
         done = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
+            [*self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
         )
         return done.stdout
 
     def alive(self) -> bool:
-        done = subprocess.run(["tmux", "has-session", "-t", self.name], capture_output=True)
+        done = subprocess.run([*self.tmux, "has-session", "-t", self.name], capture_output=True)
         return done.returncode == 0
 
     def wait_for(self, text: str, timeout: float = 15.0) -> str:
@@ -82,12 +90,21 @@ class Tmux:
             time.sleep(0.02)
         raise AssertionError(f"{text!r} not on screen after {timeout} s:\n{self.screen()}")
 
+    def wait_gone(self, text: str, timeout: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            shown = self.screen()
+            if text not in shown:
+                return shown
+            time.sleep(0.02)
+        raise AssertionError(f"{text!r} still on screen after {timeout} s:\n{self.screen()}")
+
     def type(self, text: str) -> None:
         """Literal text in one go (a USB scanner's burst)."""
-        subprocess.run(["tmux", "send-keys", "-t", self.name, "-l", text], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, "-l", text], check=True)
 
     def key(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
     def slowly(self, text: str, gap: float = 0.15) -> None:
         """A person typing: one key at a time."""
@@ -100,7 +117,9 @@ class Tmux:
         self.key("Enter")
 
     def kill(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run([*self.tmux, "kill-session", "-t", self.name], capture_output=True)
+        if subprocess.run([*self.tmux, "list-sessions"], capture_output=True).returncode != 0:
+            self.socket.unlink(missing_ok=True)  # no server left on it
 
 
 def gate_command(home: Path, lang: str, *, log: Path | None = None) -> str:
