@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 # Measured 2026-11-30: core 92.8%, sync 95.9% (statements and branches).
-FLOORS = {"menwei/core/": 90.0, "menwei/sync/": 93.5}  # a little under what the suite reaches
+FLOORS = {"menwei/core/": 90.0, "menwei/sync/": 92.5}  # a little under what the suite reaches
 
 
 def main(argv: list[str]) -> int:
