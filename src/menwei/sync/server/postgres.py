@@ -423,25 +423,22 @@ class PostgresStorage(SqlStorage):
                 f"无法连接数据库 / cannot reach the PostgreSQL database {redact(url)}: "
                 f"{str(exc).strip()}"
             ) from None
-        self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            url,
-            min_size=min_size,
-            max_size=max_size,
-            kwargs={"row_factory": tuple_row},
-            open=True,
-            name="menwei",
-        )
+
+        def pool(name: str, **extra: Any) -> ConnectionPool[psycopg.Connection[Any]]:
+            return ConnectionPool(
+                url,
+                min_size=min_size,
+                max_size=max_size,
+                kwargs={"row_factory": tuple_row},
+                open=True,
+                name=name,
+                **extra,
+            )
+
+        self.pool = pool("menwei")
         # Reads have connections of their own, set up once for snapshot reads: each read's BEGIN
         # then says REPEATABLE READ, READ ONLY itself (no extra round trip per read).
-        self.read_pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            url,
-            min_size=min_size,
-            max_size=max_size,
-            kwargs={"row_factory": tuple_row},
-            configure=_for_reading,
-            open=True,
-            name="menwei-read",
-        )
+        self.read_pool = pool("menwei-read", configure=_for_reading)
         super().__init__()
 
     @contextlib.contextmanager

@@ -69,8 +69,7 @@ class SqliteTx:
     def insert_many(
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
-        marks = ", ".join("?" for _ in columns)
-        self.conn.executemany(f"insert into {table} ({', '.join(columns)}) values ({marks})", rows)
+        self.upsert_many(table, columns, (), rows, "")
 
     def upsert_many(
         self,
@@ -80,6 +79,7 @@ class SqliteTx:
         rows: Sequence[Sequence[Any]],
         conflict: str,
     ) -> None:
+        # One prepared statement run for every row: SQLite has no per-statement round trip.
         marks = ", ".join("?" for _ in columns)
         self.conn.executemany(
             f"insert into {table} ({', '.join(columns)}) values ({marks}) {conflict}", rows
