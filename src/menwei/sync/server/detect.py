@@ -41,6 +41,11 @@ _TRIP_SQL = "('exit', 'entry', 'override', 'register')"
 MAX_IDS_PER_CLOCK_ANOMALY = 50
 
 
+def _save_presence(db: Tx, rows: list[tuple[Any, ...]]) -> None:
+    """Where households are now, one row each (`_PRESENCE_COLUMNS`), in one statement."""
+    db.upsert_many("presence", _PRESENCE_COLUMNS, _PRESENCE_TYPES, rows, _PRESENCE_CONFLICT)
+
+
 class AnomalyBook:
     """Writes anomalies; every change takes the community's next `aseq`, so gates pull it."""
 
@@ -173,7 +178,7 @@ def _write_fold(
             fold.last.event_id,
             fold.last.key,
         )
-        db.upsert_many("presence", _PRESENCE_COLUMNS, _PRESENCE_TYPES, [row], _PRESENCE_CONFLICT)
+        _save_presence(db, [row])
     for f in fold.findings:
         book.put(
             f.anomaly_id,
@@ -293,7 +298,7 @@ def fold_households(
                 detail=f.detail,
                 sort_key=f.sort_key,
             )
-    db.upsert_many("presence", _PRESENCE_COLUMNS, _PRESENCE_TYPES, moved, _PRESENCE_CONFLICT)
+    _save_presence(db, moved)
 
 
 def load_reference_view(
